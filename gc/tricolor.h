@@ -1,0 +1,84 @@
+/*
+ * tricolor.h — the one public header of tricolor, a garbage collector for C.
+ *
+ * Allocate with gc_alloc() (or gc_alloc_noscan() for memory that never holds
+ * pointers), store pointers into heap objects with GC_WRITE(), and never call
+ * free(): gc_free() exists only to give memory back early.
+ *
+ * Thread safety: every function here may be called from any thread at any
+ * time, unless its comment says otherwise.
+ *
+ * Errors are C errors: an allocation that cannot be satisfied returns NULL
+ * with errno = ENOMEM. Passing a pointer the heap does not own where an
+ * object is required (gc_free, gc_size, gc_realloc), or freeing an object
+ * twice, prints one line on stderr naming the function and the address and
+ * then calls abort().
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tricolor_barrier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GC_API_ __attribute__((visibility("default")))
+#define GC_MALLOC_ATTR_ __attribute__((malloc, warn_unused_result))
+#else
+#define GC_API_
+#define GC_MALLOC_ATTR_
+#endif
+
+/* Initialise the library. Optional and idempotent: the first allocation
+ * initialises it too. Returns 0, or -1 with errno set when the heap's address
+ * space cannot be reserved. */
+GC_API_ int gc_init(void);
+
+/* A zeroed object of at least `size` bytes, 16-byte aligned for sizes of 16
+ * and more (8-byte aligned below). Its words are scanned for pointers.
+ * gc_alloc(0) returns a unique object. NULL with errno = ENOMEM when the
+ * request cannot be satisfied. */
+GC_API_ void *gc_alloc(size_t size) GC_MALLOC_ATTR_;
+
+/* Like gc_alloc, for memory that never holds heap pointers (strings, numeric
+ * arrays): the collector never looks inside it. */
+GC_API_ void *gc_alloc_noscan(size_t size) GC_MALLOC_ATTR_;
+
+/* gc_alloc(n * size), NULL with errno = ENOMEM when the product overflows. */
+GC_API_ void *gc_calloc(size_t n, size_t size) GC_MALLOC_ATTR_;
+
+/* Resize the object at `p` (the start of an object, or NULL) to `size` bytes,
+ * keeping its contents up to the smaller size and its kind (scanned or
+ * noscan). Grown bytes are zero. Returns the object, possibly moved; on
+ * failure NULL with errno = ENOMEM and `p` untouched. gc_realloc(NULL, n) is
+ * gc_alloc(n); gc_realloc(p, 0) returns a unique minimal object of the same
+ * kind. */
+GC_API_ void *gc_realloc(void *p, size_t size) GC_MALLOC_ATTR_;
+
+/* A copy of the NUL-terminated string `s` in a noscan object. */
+GC_API_ char *gc_strdup(const char *s) GC_MALLOC_ATTR_;
+
+/* Give the object starting at `p` back at once; its slot may be handed out by
+ * the next allocation of any thread. gc_free(NULL) does nothing. Freeing from
+ * a thread other than the allocating one is fine. */
+GC_API_ void gc_free(void *p);
+
+/* Usable size in bytes of the object starting at `p` (at least the size asked
+ * for). */
+GC_API_ size_t gc_size(const void *p);
+
+/* Start of the allocated object that `p` points into (anywhere inside it),
+ * or NULL when `p` is not inside an allocated object of the heap. Never
+ * aborts. */
+GC_API_ void *gc_base(const void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRICOLOR_H */
