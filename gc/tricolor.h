@@ -39,8 +39,9 @@ extern "C" {
  * space cannot be reserved. */
 GC_API_ int gc_init(void);
 
-/* A zeroed object of at least `size` bytes, 16-byte aligned for sizes of 16
- * and more (8-byte aligned below). Its words are scanned for pointers.
+/* A zeroed object of at least `size` bytes, aligned like malloc's: for any
+ * object type that fits in `size` bytes (16 bytes for sizes that are
+ * multiples of 16, at least 8 otherwise). Its words are scanned for pointers.
  * gc_alloc(0) returns a unique object. NULL with errno = ENOMEM when the
  * request cannot be satisfied. */
 GC_API_ void *gc_alloc(size_t size) GC_MALLOC_ATTR_;

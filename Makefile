@@ -1,0 +1,126 @@
+# tricolor — one GNU makefile.
+#
+#   make            libtricolor.a and libtricolor.so in $(BUILD)
+#   make run        build and run the demo (examples/alloc_demo.c)
+#   make test       the whole test suite: Check suites, the same suites under
+#                   ASan+UBSan, a clang -Werror build, the size-class table
+#                   check and an install + pkg-config round trip
+#   make bench      side-by-side benchmarks (tools/)
+#   make install    PREFIX=/usr/local (DESTDIR honoured)
+#
+# Dependencies (pkg-config, libatomic_ops, Check) are checked once per build
+# directory by tools/deps.sh, which installs them when it can.
+
+VERSION   := 0.1.0
+SOVERSION := 0
+PREFIX    ?= /usr/local
+BUILD     ?= build
+CC        ?= cc
+SANITIZE  ?=
+
+WARN     := -Wall -Wextra -Werror
+OPT      ?= -O2 -g
+SANFLAGS  = $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all)
+# Recursive on purpose: evaluated only after tools/deps.sh has run.
+AO_CFLAGS    = $(shell pkg-config --cflags atomic_ops)
+AO_LIBS      = $(shell pkg-config --libs atomic_ops)
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -pthread -fPIC -fvisibility=hidden $(SANFLAGS) \
+             -Igc -Ibarrier -Iallocator $(AO_CFLAGS) $(CFLAGS)
+LIBS_ALL   = $(AO_LIBS) -pthread $(LDLIBS)
+
+LIB_SRCS  := $(wildcard gc/*.c allocator/*.c barrier/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+HEADERS   := gc/tricolor.h barrier/tricolor_barrier.h
+TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TOOLS     := $(BUILD)/tools/bench_ring
+
+STATIC_LIB := $(BUILD)/libtricolor.a
+SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
+DEPS_OK    := $(BUILD)/.deps-ok
+
+.PHONY: all lib run test check run-tests bench install sizeclasses clean
+.DELETE_ON_ERROR:
+
+all lib: $(STATIC_LIB) $(SHARED_LIB)
+
+$(DEPS_OK): tools/deps.sh
+	@sh tools/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c $(wildcard gc/*.h allocator/*.h allocator/*.inc barrier/*.h) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libtricolor.so.$(SOVERSION) $(SANFLAGS) -o $@ $^ $(LIBS_ALL)
+	ln -sf libtricolor.so.$(VERSION) $(BUILD)/libtricolor.so.$(SOVERSION)
+	ln -sf libtricolor.so.$(VERSION) $(BUILD)/libtricolor.so
+
+# Tests, examples and tools link the static library: internal symbols stay
+# reachable for unit tests although the shared library hides them.
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests $< -o $@ $(STATIC_LIB) $(CHECK_LIBS) $(LIBS_ALL)
+
+$(BUILD)/examples/%: examples/%.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
+
+$(BUILD)/tools/bench_%: tools/bench_%.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
+
+$(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 $(WARN) $< -o $@
+
+run: $(BUILD)/examples/alloc_demo
+	$(BUILD)/examples/alloc_demo
+
+# The whole suite. Sub-makes use their own build directories so that the
+# variants never mix objects.
+test: all
+	$(MAKE) --no-print-directory run-tests
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=address,undefined run-tests
+	$(MAKE) --no-print-directory sizeclasses-check
+	@if command -v clang >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang lib; \
+	 else echo "clang not installed: clang build skipped"; fi
+	sh tests/install_test.sh $(BUILD)
+	@sh tests/summary.sh $(BUILD)
+check: test
+
+run-tests: $(TESTS)
+	@sh tests/run.sh $(BUILD) $(TESTS)
+
+sizeclasses-check: $(BUILD)/tools/mksizeclasses
+	$(BUILD)/tools/mksizeclasses $(BUILD)/sizeclasses.inc
+	cmp $(BUILD)/sizeclasses.inc allocator/sizeclasses.inc
+	@echo "size-class table: committed output matches the generator"
+
+sizeclasses: $(BUILD)/tools/mksizeclasses
+	$(BUILD)/tools/mksizeclasses allocator/sizeclasses.inc
+
+bench: $(TOOLS)
+	$(BUILD)/tools/bench_ring
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libtricolor.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtricolor.so.$(SOVERSION)
+	ln -sf libtricolor.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtricolor.so
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tricolor.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tricolor.pc
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,40 @@
+/*
+ * central.h — the central lists: per span class, the spans no thread cache
+ * holds (Go's mcentral).
+ *
+ * A thread cache that exhausts its span gives it back here and takes one
+ * with free slots. `partial` holds spans that have free slots or frees
+ * waiting to be reclaimed; `full` holds spans that had neither when they
+ * were filed.
+ *
+ * Rescue protocol — a free into a span on the full list must not be lost:
+ *   filer (lock held):  where = FULL;  fence;  reclaim (lowers free_pending,
+ *                       takes freed bits);  file on partial if a slot is free
+ *   freer:              set freed bit (CAS);  if free_pending was 0:
+ *                       free_pending = 1;  fence;  if where == FULL: lock,
+ *                       recheck, move the span to partial
+ * Either the filer's reclaim sees the freed bit, or the freer sees FULL.
+ *
+ * Locking: one mutex per span class. It may be held while taking the heap
+ * lock, never the other way round.
+ */
+#ifndef TRICOLOR_CENTRAL_H
+#define TRICOLOR_CENTRAL_H
+
+#include "span.h"
+
+/* A span of `spanclass` with a free slot in its alloc cache, now owned by
+ * the caller (where = SPAN_IN_CACHE); NULL with errno = ENOMEM. */
+struct span *central_take(unsigned spanclass);
+
+/* Give a span the caller owns back to its central list. */
+void central_give_back(struct span *s);
+
+/* Announce a slot freed with span_mark_freed in a small span. */
+void central_note_free(struct span *s);
+
+/* Lock or unlock every central list (fork handling, tests). */
+void central_lock_all(void);
+void central_unlock_all(void);
+
+#endif /* TRICOLOR_CENTRAL_H */

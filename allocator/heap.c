@@ -1,0 +1,374 @@
+/*
+ * heap.c — the page heap (see heap.h for the design and the page table
+ * invariant). Everything here runs under the heap lock except heap_init and
+ * the lock-free lookups in heap.h.
+ */
+#include "heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../gc/platform.h"
+
+#define PAGE             ((size_t)SC_PAGE_SIZE)
+#define RESERVE_MAX      ((size_t)1 << 40) /* 1 TiB: the most heap one process gets */
+#define RESERVE_MIN      ((size_t)4 << 30) /* below this, give up */
+#define META_CHUNK       ((size_t)1 << 20)
+#define BITS_CLASSES     (SPAN_BITMAP_WORDS_MAX + 1)
+
+uintptr_t heap_base;
+AO_t heap_used;
+AO_t *heap_spans;
+
+static struct {
+    pthread_mutex_t lock;
+    size_t reserved;                                 /* immutable after init */
+    struct span_list small_runs[HEAP_SMALL_RUN_PAGES]; /* runs of exactly i pages */
+    uint64_t small_nonempty[HEAP_SMALL_RUN_PAGES / 64]; /* bit i: small_runs[i] nonempty */
+    struct span_list large_runs;                     /* runs of >= HEAP_SMALL_RUN_PAGES */
+    struct span *span_pool;                          /* dead span structs, linked by next */
+    void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
+    char *meta_next, *meta_end;                      /* metadata bump region */
+    size_t pages_in_use, pages_free, spans_in_use;
+} heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void heap_lock(void)
+{
+    pthread_mutex_lock(&heap.lock);
+}
+
+void heap_unlock(void)
+{
+    pthread_mutex_unlock(&heap.lock);
+}
+
+int heap_init(void)
+{
+    size_t size = RESERVE_MAX;
+    void *base = NULL, *table = NULL;
+    for (; size >= RESERVE_MIN; size /= 2) {
+        base = os_reserve(size);
+        table = base ? os_reserve((size / PAGE) * sizeof(AO_t)) : NULL;
+        if (table)
+            break;
+        if (base)
+            os_release(base, size);
+        base = NULL;
+    }
+    if (!base) {
+        errno = ENOMEM;
+        return -1;
+    }
+    heap.reserved = size;
+    heap_spans = table;
+    heap_base = (uintptr_t)base;
+    return 0;
+}
+
+/* ---- metadata: span structs and bitmaps, never returned to the OS ---- */
+
+static void *meta_alloc(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if ((size_t)(heap.meta_end - heap.meta_next) < size) {
+        char *chunk = os_alloc_meta(META_CHUNK);
+        if (!chunk)
+            return NULL;
+        heap.meta_next = chunk;
+        heap.meta_end = chunk + META_CHUNK;
+    }
+    void *p = heap.meta_next;
+    heap.meta_next += size;
+    return p;
+}
+
+void *heap_meta_alloc(size_t size)
+{
+    heap_lock();
+    void *p = meta_alloc(size);
+    heap_unlock();
+    return p;
+}
+
+static struct span *span_new(void)
+{
+    struct span *s = heap.span_pool;
+    if (s)
+        heap.span_pool = s->next;
+    else if (!(s = meta_alloc(sizeof *s)))
+        return NULL;
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void span_dispose(struct span *s)
+{
+    AO_store(&s->state, SPAN_DEAD);
+    s->next = heap.span_pool;
+    heap.span_pool = s;
+}
+
+/* 3 * nwords zeroed words: alloc, mark and freed bitmaps. */
+static uint64_t *bits_new(unsigned nwords)
+{
+    void **head = &heap.bits_pool[nwords];
+    uint64_t *b = *head;
+    if (b) {
+        *head = *(void **)b;
+        memset(b, 0, 3 * nwords * sizeof *b);
+        return b;
+    }
+    return meta_alloc(3 * nwords * sizeof *b);
+}
+
+static void bits_dispose(uint64_t *b, unsigned nwords)
+{
+    *(void **)b = heap.bits_pool[nwords];
+    heap.bits_pool[nwords] = b;
+}
+
+/* ---- page table ---- */
+
+static size_t page_of(uintptr_t addr)
+{
+    return (addr - heap_base) / PAGE;
+}
+
+static void table_set(size_t page, size_t npages, struct span *s)
+{
+    for (size_t i = 0; i < npages; i++)
+        AO_store(&heap_spans[page + i], (AO_t)s);
+}
+
+static struct span *table_get(size_t page)
+{
+    return (struct span *)heap_spans[page];
+}
+
+/* ---- free runs ---- */
+
+static void run_insert(struct span *r)
+{
+    AO_store(&r->state, SPAN_FREE);
+    size_t first = page_of(r->start);
+    table_set(first, 1, r);
+    table_set(first + r->npages - 1, 1, r);
+    if (r->npages < HEAP_SMALL_RUN_PAGES) {
+        span_list_push(&heap.small_runs[r->npages], r);
+        heap.small_nonempty[r->npages / 64] |= UINT64_C(1) << (r->npages % 64);
+    } else {
+        span_list_push(&heap.large_runs, r);
+    }
+    heap.pages_free += r->npages;
+}
+
+/* Take a run out of the free index. Its boundary table entries are cleared:
+ * whoever removes it decides what its pages become. */
+static void run_remove(struct span *r)
+{
+    if (r->npages < HEAP_SMALL_RUN_PAGES) {
+        struct span_list *l = &heap.small_runs[r->npages];
+        span_list_remove(l, r);
+        if (!l->first)
+            heap.small_nonempty[r->npages / 64] &= ~(UINT64_C(1) << (r->npages % 64));
+    } else {
+        span_list_remove(&heap.large_runs, r);
+    }
+    size_t first = page_of(r->start);
+    table_set(first, 1, NULL);
+    table_set(first + r->npages - 1, 1, NULL);
+    heap.pages_free -= r->npages;
+}
+
+static struct span *best_large_run(size_t npages)
+{
+    struct span *best = NULL;
+    for (struct span *r = heap.large_runs.first; r; r = r->next) {
+        if (r->npages < npages)
+            continue;
+        if (!best || r->npages < best->npages ||
+            (r->npages == best->npages && r->start < best->start))
+            best = r;
+    }
+    return best;
+}
+
+/* Best fit: the smallest free run of at least npages pages. */
+static struct span *run_find(size_t npages)
+{
+    for (size_t i = npages; i < HEAP_SMALL_RUN_PAGES; i = (i | 63) + 1) {
+        uint64_t bits = heap.small_nonempty[i / 64] & (~UINT64_C(0) << (i % 64));
+        if (bits)
+            return heap.small_runs[(i & ~(size_t)63) + (size_t)__builtin_ctzll(bits)].first;
+    }
+    return best_large_run(npages);
+}
+
+/* The free run whose last page is just below `start`, or NULL. */
+static struct span *free_run_before(uintptr_t start)
+{
+    if (start == heap_base)
+        return NULL;
+    struct span *r = table_get(page_of(start) - 1);
+    return r && AO_load(&r->state) == SPAN_FREE ? r : NULL;
+}
+
+/* The free run starting at `start`, or NULL. */
+static struct span *free_run_at(uintptr_t start)
+{
+    if (start - heap_base >= heap_used)
+        return NULL;
+    struct span *r = table_get(page_of(start));
+    return r && AO_load(&r->state) == SPAN_FREE ? r : NULL;
+}
+
+/* Enter the pages of `r` (not in the table) as free, merged with free
+ * neighbours so that no two free runs touch. */
+static void run_insert_coalesced(struct span *r)
+{
+    struct span *before = free_run_before(r->start);
+    if (before) {
+        run_remove(before);
+        r->start = before->start;
+        r->npages += before->npages;
+        r->needzero |= before->needzero;
+        span_dispose(before);
+    }
+    struct span *after = free_run_at(r->start + r->npages * PAGE);
+    if (after) {
+        run_remove(after);
+        r->npages += after->npages;
+        r->needzero |= after->needzero;
+        span_dispose(after);
+    }
+    run_insert(r);
+}
+
+/* Commit enough arenas at the top of the heap for a run of npages. */
+static bool grow(size_t npages)
+{
+    size_t used = heap_used;
+    size_t bytes = (npages * PAGE + HEAP_ARENA_SIZE - 1) / HEAP_ARENA_SIZE * HEAP_ARENA_SIZE;
+    if (npages > heap.reserved / PAGE || bytes > heap.reserved - used)
+        return false;
+    AO_t *table = &heap_spans[used / PAGE];
+    if (os_commit((char *)table, bytes / PAGE * sizeof(AO_t)) != 0 ||
+        os_commit((void *)(heap_base + used), bytes) != 0)
+        return false;
+    struct span *r = span_new();
+    if (!r)
+        return false;
+    r->start = heap_base + used;
+    r->npages = bytes / PAGE;
+    r->needzero = 0; /* fresh from the kernel */
+    AO_store_release(&heap_used, used + bytes);
+    run_insert_coalesced(r);
+    return true;
+}
+
+/* ---- spans in use ---- */
+
+/* Cut the first npages of free run r into a span for spanclass. */
+static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
+{
+    uint64_t *bits = bits_new(span_bitmap_words(spanclass, npages));
+    struct span *rest = r->npages > npages ? span_new() : NULL;
+    if (!bits || (r->npages > npages && !rest))
+        return NULL;
+    run_remove(r);
+    if (rest) {
+        rest->start = r->start + npages * PAGE;
+        rest->npages = r->npages - npages;
+        rest->needzero = r->needzero;
+        run_insert(rest);
+    }
+    uint8_t needzero = r->needzero;
+    span_init(r, r->start, npages, spanclass, bits);
+    r->needzero = needzero;
+    table_set(page_of(r->start), npages, r);
+    AO_store_release(&r->state, SPAN_IN_USE);
+    heap.pages_in_use += npages;
+    heap.spans_in_use++;
+    return r;
+}
+
+struct span *heap_alloc(size_t npages, unsigned spanclass)
+{
+    heap_lock();
+    struct span *r = run_find(npages);
+    if (!r && grow(npages))
+        r = run_find(npages);
+    struct span *s = r ? carve(r, npages, spanclass) : NULL;
+    heap_unlock();
+    if (!s)
+        errno = ENOMEM;
+    return s;
+}
+
+void heap_free(struct span *s)
+{
+    heap_lock();
+    bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
+    s->alloc_bits = s->freed_bits = NULL;
+    s->mark_bits = NULL;
+    heap.pages_in_use -= s->npages;
+    heap.spans_in_use--;
+    AO_store(&s->state, SPAN_FREE);
+    table_set(page_of(s->start), s->npages, NULL);
+    s->needzero = 1;
+    run_insert_coalesced(s);
+    heap_unlock();
+}
+
+/* ---- observation ---- */
+
+void heap_read_stats(struct heap_stats *st)
+{
+    heap_lock();
+    st->reserved = heap.reserved;
+    st->committed = heap_used;
+    st->in_use = heap.pages_in_use * PAGE;
+    st->free = heap.pages_free * PAGE;
+    st->free_runs = heap.large_runs.count;
+    for (size_t i = 0; i < HEAP_SMALL_RUN_PAGES; i++)
+        st->free_runs += heap.small_runs[i].count;
+    st->spans = heap.spans_in_use;
+    heap_unlock();
+}
+
+/* Check one span met at `page` during the walk; returns its page count, or
+ * 0 when the table is inconsistent. `prev_free` carries coalescing state. */
+static size_t check_span_at(size_t page, bool *prev_free, size_t *in_use, size_t *free)
+{
+    struct span *s = table_get(page);
+    if (!s || s->start != heap_base + page * PAGE || s->npages == 0)
+        return 0;
+    size_t last = page + s->npages - 1;
+    if ((last + 1) * PAGE > heap_used || table_get(last) != s)
+        return 0;
+    bool is_free = AO_load(&s->state) == SPAN_FREE;
+    if (is_free && *prev_free)
+        return 0;
+    for (size_t i = page + 1; i < last; i++)
+        if (table_get(i) != (is_free ? NULL : s))
+            return 0;
+    *prev_free = is_free;
+    *(is_free ? free : in_use) += s->npages;
+    return s->npages;
+}
+
+bool heap_is_valid(void)
+{
+    heap_lock();
+    bool ok = true, prev_free = false;
+    size_t in_use = 0, free = 0, pages = heap_used / PAGE;
+    for (size_t page = 0; ok && page < pages;) {
+        size_t n = check_span_at(page, &prev_free, &in_use, &free);
+        ok = n != 0;
+        page += n;
+    }
+    ok = ok && in_use == heap.pages_in_use && free == heap.pages_free;
+    heap_unlock();
+    return ok;
+}

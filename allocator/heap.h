@@ -1,0 +1,87 @@
+/*
+ * heap.h — the page heap: address space, arenas, spans of pages.
+ *
+ * At initialisation the heap reserves one large range of address space
+ * (inaccessible, unbacked). It commits the range from the bottom in arenas of
+ * HEAP_ARENA_SIZE as it grows, so every heap address lies in
+ * [heap_base, heap_base + heap_used): "is this word a heap address" is one
+ * subtraction and one compare. A table with one entry per page maps a page to
+ * the span covering it, so an interior pointer finds its span with one load.
+ *
+ * Free pages form free runs (spans in state SPAN_FREE). Runs are kept fully
+ * coalesced — two free runs are never adjacent — and a request is served by
+ * best fit: the smallest run that is large enough (lowest address among
+ * equals in the large-run list). Size buckets for runs below
+ * HEAP_SMALL_RUN_PAGES pages make the common case a bitmap scan.
+ *
+ * Page table invariant: every page of an in-use span maps to that span; the
+ * first and last page of a free run map to the run; every other page maps
+ * to NULL.
+ *
+ * Locking: one mutex, the heap lock, guards free runs, the table's writes,
+ * span and bitmap pools and the counters. Lock order: a central lock may be
+ * held when taking the heap lock, never the reverse.
+ */
+#ifndef TRICOLOR_HEAP_H
+#define TRICOLOR_HEAP_H
+
+#include <atomic_ops.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "span.h"
+
+#define HEAP_ARENA_SIZE      ((size_t)64 << 20)
+#define HEAP_ARENA_PAGES     (HEAP_ARENA_SIZE >> SC_PAGE_SHIFT)
+#define HEAP_SMALL_RUN_PAGES 128
+
+extern uintptr_t heap_base; /* set once by heap_init, then immutable */
+extern AO_t heap_used;      /* committed bytes from heap_base; heap lock stores, anyone loads */
+extern AO_t *heap_spans;    /* page index -> struct span *; heap lock stores, anyone loads */
+
+/* Reserve the address space. Idempotence is the caller's (gc_init's) job.
+ * Returns 0, or -1 with errno = ENOMEM. */
+int heap_init(void);
+
+/* The span whose pages contain `p`, or NULL when `p` is outside the
+ * committed heap or on a page no span covers. The span may be free. */
+static inline struct span *heap_span_of(const void *p)
+{
+    uintptr_t off = (uintptr_t)p - heap_base;
+    if (off >= AO_load(&heap_used))
+        return NULL;
+    return (struct span *)AO_load(&heap_spans[off >> SC_PAGE_SHIFT]);
+}
+
+/* A span of `npages` pages laid out for `spanclass` (span_init), in state
+ * SPAN_IN_USE and entered in the page table; NULL with errno = ENOMEM when
+ * the reservation is exhausted. */
+struct span *heap_alloc(size_t npages, unsigned spanclass);
+
+/* Return an in-use span's pages; they coalesce with free neighbours. */
+void heap_free(struct span *s);
+
+/* Zeroed metadata memory outside the heap, never freed (takes the heap
+ * lock); NULL when the kernel refuses. */
+void *heap_meta_alloc(size_t size);
+
+struct heap_stats {
+    size_t reserved;  /* bytes of address space reserved */
+    size_t committed; /* bytes committed (arenas) */
+    size_t in_use;    /* bytes in in-use spans */
+    size_t free;      /* bytes in free runs */
+    size_t free_runs; /* number of free runs */
+    size_t spans;     /* in-use spans */
+};
+
+void heap_read_stats(struct heap_stats *st);
+
+/* Walk the whole committed heap and check the page table invariant, full
+ * coalescing and the counters. For tests; takes the heap lock. */
+bool heap_is_valid(void);
+
+/* The heap lock, for fork handling and tests. */
+void heap_lock(void);
+void heap_unlock(void);
+
+#endif /* TRICOLOR_HEAP_H */

@@ -1,0 +1,170 @@
+/*
+ * span.c — slot bookkeeping inside one span: the allocation invariant of
+ * span.h, the alloc cache the fast path consumes, and reclaiming slots that
+ * gc_free released.
+ */
+#include "span.h"
+
+#include "../gc/platform.h"
+
+static uint64_t word_mask(const struct span *s, unsigned w)
+{
+    unsigned tail = s->nelems % 64;
+    return (w == s->nwords - 1u && tail) ? (UINT64_C(1) << tail) - 1 : ~UINT64_C(0);
+}
+
+/* Slots [0, n) of word w. */
+static uint64_t below_mask(unsigned w, uint32_t n)
+{
+    if (n >= (w + 1) * 64)
+        return ~UINT64_C(0);
+    if (n <= w * 64)
+        return 0;
+    return (UINT64_C(1) << (n - w * 64)) - 1;
+}
+
+unsigned span_bitmap_words(unsigned spanclass, size_t npages)
+{
+    (void)npages;
+    unsigned cls = sc_class_of_span_class(spanclass);
+    return cls ? (sc_class_nelems[cls] + 63u) / 64u : 1u;
+}
+
+void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclass,
+               uint64_t *bits)
+{
+    unsigned cls = sc_class_of_span_class(spanclass);
+    s->start = start;
+    s->npages = npages;
+    s->spanclass = (uint8_t)spanclass;
+    s->elemsize = cls ? sc_class_size[cls] : npages << SC_PAGE_SHIFT;
+    s->nelems = cls ? sc_class_nelems[cls] : 1;
+    s->nwords = (uint8_t)span_bitmap_words(spanclass, npages);
+    s->alloc_bits = (AO_t *)bits;
+    s->mark_bits = bits + s->nwords;
+    s->freed_bits = (AO_t *)(bits + 2 * s->nwords);
+    s->alloc_cache = 0;
+    s->cache_base = 0;
+    AO_store(&s->free_pending, 0);
+    AO_store(&s->where, SPAN_IN_HEAP);
+    AO_store(&s->sweepgen, 0);
+    /* A large span's one object is handed out at once. */
+    AO_store(&s->freeindex, cls ? 0 : 1);
+}
+
+bool span_refill_cache(struct span *s, uint32_t from)
+{
+    for (unsigned w = from / 64; w < s->nwords; w++) {
+        uint64_t free = ~(uint64_t)AO_load(&s->alloc_bits[w]) & word_mask(s, w);
+        free &= ~below_mask(w, from);
+        if (free) {
+            s->alloc_cache = free;
+            s->cache_base = w * 64;
+            AO_store(&s->freeindex, from > w * 64 ? from : w * 64);
+            return true;
+        }
+    }
+    s->alloc_cache = 0;
+    s->cache_base = s->nelems;
+    AO_store(&s->freeindex, s->nelems);
+    return false;
+}
+
+/* Take and clear every bit of a freed word. */
+static uint64_t take_word(AO_t *w)
+{
+    AO_t f;
+    do
+        f = AO_load(w);
+    while (f && !AO_compare_and_swap_full(w, f, 0));
+    return f;
+}
+
+/* Make alloc_bits alone describe the allocated slots: the slots below
+ * freeindex were handed out by the fast path. */
+static void materialize(struct span *s)
+{
+    uint32_t fi = (uint32_t)s->freeindex;
+    for (unsigned w = 0; w < s->nwords && w * 64 < fi; w++)
+        AO_store(&s->alloc_bits[w], s->alloc_bits[w] | below_mask(w, fi));
+}
+
+unsigned span_reclaim(struct span *s)
+{
+    /* Lower the flag before taking bits: a free that lands after the take
+     * finds it lowered and announces itself again. */
+    AO_store(&s->free_pending, 0);
+    AO_nop_full();
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++) {
+        uint64_t f = take_word(&s->freed_bits[w]);
+        if (!f)
+            continue;
+        if (!n)
+            materialize(s);
+        uint64_t a = s->alloc_bits[w];
+        if ((a & f) != f)
+            os_fatal("span %p: freed slots %#llx of word %u were not allocated", (void *)s->start,
+                     (unsigned long long)(f & ~a), w);
+        AO_store(&s->alloc_bits[w], a & ~f);
+        n += (unsigned)__builtin_popcountll(f);
+    }
+    if (n) {
+        s->needzero = 1;
+        AO_store_release(&s->freeindex, 0);
+        span_refill_cache(s, 0);
+    }
+    return n;
+}
+
+unsigned span_count_allocated(const struct span *s)
+{
+    uint32_t fi = (uint32_t)s->freeindex;
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        n += (unsigned)__builtin_popcountll(s->alloc_bits[w] | below_mask(w, fi));
+    return n;
+}
+
+bool span_slot_allocated(const struct span *s, uint32_t idx)
+{
+    uint64_t bit = UINT64_C(1) << (idx % 64);
+    if (AO_load(&s->freed_bits[idx / 64]) & bit)
+        return false;
+    if (idx < AO_load_acquire(&s->freeindex))
+        return true;
+    return (AO_load(&s->alloc_bits[idx / 64]) & bit) != 0;
+}
+
+bool span_mark_freed(struct span *s, uint32_t idx)
+{
+    AO_t *w = &s->freed_bits[idx / 64];
+    AO_t bit = (AO_t)1 << (idx % 64);
+    for (;;) {
+        AO_t old = AO_load(w);
+        if (old & bit)
+            return false;
+        if (AO_compare_and_swap_full(w, old, old | bit))
+            return true;
+    }
+}
+
+bool span_is_valid(const struct span *s)
+{
+    if (s->nelems == 0 || s->nwords != (s->nelems + 63u) / 64u)
+        return false;
+    if ((uint64_t)s->elemsize * s->nelems > (uint64_t)s->npages << SC_PAGE_SHIFT)
+        return false;
+    if (s->freeindex > s->nelems)
+        return false;
+    for (unsigned w = 0; w < s->nwords; w++)
+        if ((s->alloc_bits[w] | s->freed_bits[w]) & ~word_mask(s, w))
+            return false;
+    if (!s->alloc_cache)
+        return true;
+    /* Cached slots are free, inside the span, and at or after freeindex. */
+    unsigned w = s->cache_base / 64;
+    if (w >= s->nwords || (s->alloc_cache & (s->alloc_bits[w] | ~word_mask(s, w))))
+        return false;
+    return s->cache_base + (unsigned)__builtin_ctzll(s->alloc_cache) >= s->freeindex;
+}

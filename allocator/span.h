@@ -1,0 +1,165 @@
+/*
+ * span.h — a run of pages holding objects of one span class.
+ *
+ * A span is the unit every part of the allocator trades in: the page heap
+ * cuts spans out of arenas, the central lists hold spans of one span class,
+ * a thread cache allocates from one span per span class, and (later) the
+ * collector marks and sweeps span by span.
+ *
+ * Which slots are allocated — the *allocation invariant*:
+ *
+ *     slot i is allocated  <=>  i < freeindex  ||  alloc_bits[i]
+ *
+ * The owner hands out slots in ascending order starting at `freeindex`,
+ * taking the free slots of one 64-slot word at a time from `alloc_cache`
+ * (the inverted alloc bits of that word, with taken slots cleared), so the
+ * allocation fast path writes neither bitmap. Every slot below freeindex is
+ * allocated; at or above it the alloc bits are the truth. Because slots are
+ * taken in ascending order, freeindex passing a slot proves the slot was
+ * handed out.
+ *
+ * Freeing never touches the owner's fields: gc_free sets the slot's bit in
+ * `freed_bits` with a compare-and-swap (a second free of the same object
+ * finds the bit set) and raises `free_pending`. The owner later *reclaims*:
+ * it makes the alloc bits authoritative for every slot (sets the bits below
+ * freeindex), clears the freed slots, and restarts freeindex at 0.
+ *
+ * Ownership. A span in use belongs either to one thread cache (where ==
+ * SPAN_IN_CACHE) or to its central list (SPAN_IN_PARTIAL / SPAN_IN_FULL,
+ * guarded by that central's lock). Only the owner writes the owner fields;
+ * other threads read freeindex and alloc_bits atomically to validate
+ * pointers. Free runs of pages are spans too (state SPAN_FREE), owned by the
+ * page heap under its lock.
+ */
+#ifndef TRICOLOR_SPAN_H
+#define TRICOLOR_SPAN_H
+
+#include <atomic_ops.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sizeclass.h"
+
+#define SPAN_BITMAP_WORDS_MAX ((SC_MAX_OBJECTS_PER_SPAN + 63) / 64)
+
+enum span_state {
+    SPAN_DEAD,   /* span struct not describing memory (pooled) */
+    SPAN_FREE,   /* a free run of pages in the page heap */
+    SPAN_IN_USE, /* objects of span class `spanclass` (0: one large object) */
+};
+
+enum span_where {
+    SPAN_IN_HEAP,    /* large span, or not yet handed out */
+    SPAN_IN_CACHE,   /* owned by one thread cache */
+    SPAN_IN_PARTIAL, /* on its central's partial list: has or will have free slots */
+    SPAN_IN_FULL,    /* on its central's full list */
+};
+
+struct span {
+    /* --- set by the page heap before the span is published; then immutable --- */
+    uintptr_t start;     /* first byte */
+    size_t elemsize;     /* object size (large: npages * page size) */
+    size_t npages;       /* pages in the span */
+    uint16_t nelems;     /* objects in the span */
+    uint8_t spanclass;   /* class << 1 | noscan; class 0 = large */
+    uint8_t nwords;      /* 64-bit words in each bitmap */
+    /* --- owner fields (see Ownership) --- */
+    uint64_t alloc_cache; /* free slots of word cache_base/64, taken ones cleared */
+    uint32_t cache_base;  /* first slot described by alloc_cache (multiple of 64) */
+    uint8_t needzero;     /* slots may hold old data: zero on allocation */
+    AO_t freeindex;       /* owner stores (AO_store), anyone loads */
+    AO_t *alloc_bits;     /* nwords; owner stores, anyone loads */
+    uint64_t *mark_bits;  /* nwords; the collector's */
+    /* --- shared --- */
+    AO_t *freed_bits;   /* nwords; gc_free sets (CAS), owner takes */
+    AO_t free_pending;  /* 1 once a free since the last reclaim was announced */
+    AO_t state;         /* enum span_state; heap lock writes, anyone loads */
+    AO_t where;         /* enum span_where; owner or central lock writes, anyone loads */
+    AO_t sweepgen;      /* the collector's sweep generation */
+    /* --- list links: heap lock (free runs) or central lock (in use) --- */
+    struct span *next, *prev;
+};
+
+/* A doubly linked list of spans; whoever guards the spans guards the list. */
+struct span_list {
+    struct span *first;
+    size_t count;
+};
+
+static inline void span_list_push(struct span_list *l, struct span *s)
+{
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    l->first = s;
+    l->count++;
+}
+
+static inline void span_list_remove(struct span_list *l, struct span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    l->count--;
+}
+
+static inline struct span *span_list_pop(struct span_list *l)
+{
+    struct span *s = l->first;
+    if (s)
+        span_list_remove(l, s);
+    return s;
+}
+
+/* Lay out a span of `npages` pages at `start` for `spanclass`, all slots free
+ * (or, for class 0, one large object allocated). `bits` holds 3 * nwords
+ * zeroed words for the alloc, mark and freed bitmaps. */
+void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclass,
+               uint64_t *bits);
+
+/* Words per bitmap for a span of this class and size. */
+unsigned span_bitmap_words(unsigned spanclass, size_t npages);
+
+/* Owner: load alloc_cache with the free slots of the first word at or after
+ * slot `from` that has any. Returns false when no slot at or after `from`
+ * is free (the span is exhausted until a reclaim). */
+bool span_refill_cache(struct span *s, uint32_t from);
+
+/* Owner: absorb the slots freed by gc_free since the last reclaim; restart
+ * allocation at slot 0 if any. Returns the number of slots reclaimed. */
+unsigned span_reclaim(struct span *s);
+
+/* Owner: allocated objects according to the allocation invariant. */
+unsigned span_count_allocated(const struct span *s);
+
+/* Any thread: index of the object containing `p` (p inside the span), or -1
+ * when p lies in the span's tail past the last object. */
+static inline int32_t span_object_index(const struct span *s, uintptr_t p)
+{
+    uintptr_t off = p - s->start;
+    uint32_t idx = s->spanclass >> 1 ? sc_object_index(s->spanclass >> 1, off) : 0;
+    return idx < s->nelems ? (int32_t)idx : -1;
+}
+
+static inline uintptr_t span_object_start(const struct span *s, uint32_t idx)
+{
+    return s->start + (uintptr_t)idx * s->elemsize;
+}
+
+/* Any thread: is slot `idx` allocated (allocation invariant), read with
+ * atomic loads? Exact for a slot the caller has a legitimate pointer to. */
+bool span_slot_allocated(const struct span *s, uint32_t idx);
+
+/* Any thread: record that slot `idx` was freed. Returns false if it was
+ * already freed and not yet reclaimed (a double free). */
+bool span_mark_freed(struct span *s, uint32_t idx);
+
+/* Owner: a cheap internal consistency check for tests. */
+bool span_is_valid(const struct span *s);
+
+#endif /* TRICOLOR_SPAN_H */

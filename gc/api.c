@@ -1,0 +1,199 @@
+/*
+ * api.c — the public allocation API of tricolor.h on top of the allocator.
+ *
+ * Small requests (up to SC_MAX_SMALL bytes) go through the calling thread's
+ * cache (allocator/cache.h); larger ones get a span of their own from the
+ * page heap. Every entry point that takes an object validates it against
+ * the page table and the span's allocation invariant, so misuse stops with
+ * one line on stderr instead of corrupting the heap.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../allocator/cache.h"
+#include "../allocator/central.h"
+#include "../allocator/heap.h"
+#include "platform.h"
+#include "tricolor.h"
+
+#define PAGE ((size_t)SC_PAGE_SIZE)
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result = -1;
+static int init_errno;
+
+static void init_once_body(void)
+{
+    if (heap_init() != 0 || cache_init() != 0) {
+        init_errno = ENOMEM;
+        return;
+    }
+    init_result = 0;
+}
+
+int gc_init(void)
+{
+    pthread_once(&init_once, init_once_body);
+    if (init_result != 0)
+        errno = init_errno;
+    return init_result;
+}
+
+/* ---- allocation ---- */
+
+static void *alloc_large(size_t size, unsigned noscan)
+{
+    if (size > SIZE_MAX - PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
+    if (!s)
+        return NULL;
+    if (s->needzero)
+        memset((void *)s->start, 0, s->elemsize);
+    return (void *)s->start;
+}
+
+static NOINLINE void *alloc_slow(size_t size, unsigned noscan)
+{
+    if (gc_init() != 0)
+        return NULL;
+    if (size > SC_MAX_SMALL)
+        return alloc_large(size, noscan);
+    struct cache *c = cache_get();
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return cache_alloc(c, sc_span_class(sc_size_to_class(size), noscan));
+}
+
+static inline void *alloc(size_t size, unsigned noscan)
+{
+    struct cache *c = cache_tls;
+    if (likely(c && size <= SC_MAX_SMALL))
+        return cache_alloc(c, sc_span_class(sc_size_to_class(size), noscan));
+    return alloc_slow(size, noscan);
+}
+
+void *gc_alloc(size_t size)
+{
+    return alloc(size, 0);
+}
+
+void *gc_alloc_noscan(size_t size)
+{
+    return alloc(size, 1);
+}
+
+void *gc_calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return gc_alloc(bytes);
+}
+
+char *gc_strdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *p = gc_alloc_noscan(len);
+    if (p)
+        memcpy(p, s, len);
+    return p;
+}
+
+/* ---- objects ---- */
+
+/* The in-use span holding the allocated object that `p` points into, with
+ * its index in *idx; NULL when there is none. */
+static struct span *find_object(const void *p, uint32_t *idx)
+{
+    struct span *s = heap_span_of(p);
+    if (!s || AO_load_acquire(&s->state) != SPAN_IN_USE)
+        return NULL;
+    if ((uintptr_t)p - s->start >= s->npages * PAGE)
+        return NULL;
+    int32_t i = span_object_index(s, (uintptr_t)p);
+    if (i < 0 || !span_slot_allocated(s, (uint32_t)i))
+        return NULL;
+    *idx = (uint32_t)i;
+    return s;
+}
+
+/* The span of the object starting exactly at `p`, or a fatal error naming
+ * the calling public function. */
+static struct span *object_or_die(const char *fn, const void *p, uint32_t *idx)
+{
+    struct span *s = find_object(p, idx);
+    if (!s)
+        os_fatal("%s(): invalid pointer or double free %p", fn, p);
+    if (span_object_start(s, *idx) != (uintptr_t)p)
+        os_fatal("%s(): pointer %p is inside an object, not at its start", fn, p);
+    return s;
+}
+
+static void free_object(const char *fn, void *p)
+{
+    uint32_t idx;
+    struct span *s = object_or_die(fn, p, &idx);
+    if (!span_mark_freed(s, idx))
+        os_fatal("%s(): double free %p", fn, p);
+    if (sc_class_of_span_class(s->spanclass) == 0)
+        heap_free(s);
+    else
+        central_note_free(s);
+}
+
+void gc_free(void *p)
+{
+    if (p)
+        free_object("gc_free", p);
+}
+
+size_t gc_size(const void *p)
+{
+    uint32_t idx;
+    return object_or_die("gc_size", p, &idx)->elemsize;
+}
+
+void *gc_base(const void *p)
+{
+    uint32_t idx;
+    struct span *s = find_object(p, &idx);
+    return s ? (void *)span_object_start(s, idx) : NULL;
+}
+
+/* Can an object of `old` usable bytes in span `s` hold `size` bytes without
+ * wasting most of its slot? */
+static bool fits_in_place(const struct span *s, size_t size)
+{
+    unsigned cls = sc_class_of_span_class(s->spanclass);
+    if (cls)
+        return size <= SC_MAX_SMALL && sc_size_to_class(size) == cls;
+    return size > SC_MAX_SMALL && (size + PAGE - 1) / PAGE == s->npages;
+}
+
+void *gc_realloc(void *p, size_t size)
+{
+    if (!p)
+        return gc_alloc(size);
+    uint32_t idx;
+    struct span *s = object_or_die("gc_realloc", p, &idx);
+    size_t old = s->elemsize;
+    if (fits_in_place(s, size)) {
+        if (size < old)
+            memset((char *)p + size, 0, old - size);
+        return p;
+    }
+    void *q = alloc(size, sc_noscan(s->spanclass));
+    if (!q)
+        return NULL;
+    memcpy(q, p, size < old ? size : old);
+    free_object("gc_realloc", p);
+    return q;
+}

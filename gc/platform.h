@@ -1,0 +1,45 @@
+/*
+ * platform.h — the operating-system contract (Linux, glibc).
+ *
+ * Every system call the library makes goes through here, so that the rest of
+ * the code reads as policy. Each function states its preconditions; none of
+ * them takes a lock or allocates from the heap, so they may be called with
+ * any lock held.
+ */
+#ifndef TRICOLOR_PLATFORM_H
+#define TRICOLOR_PLATFORM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define OS_CACHE_LINE 64
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define NOINLINE    __attribute__((noinline))
+#define COLD        __attribute__((cold, noinline))
+
+/* Reserve `size` bytes of address space, inaccessible and not backed.
+ * Returns NULL when the kernel refuses. `size` is a multiple of the page. */
+void *os_reserve(size_t size);
+
+/* Give a reservation (or part of one) back to the kernel. */
+void os_release(void *p, size_t size);
+
+/* Make [p, p+size) of a reservation readable and writable (zero-filled on
+ * first touch). Returns 0, or -1 with errno set. */
+int os_commit(void *p, size_t size);
+
+/* Fresh zeroed read-write memory for metadata, outside the heap; NULL with
+ * errno set on failure. Never returned. */
+void *os_alloc_meta(size_t size);
+
+/* Print "tricolor: <message>" as one line on stderr and abort(). For misuse
+ * by the program (bad pointer, double free) and broken invariants. Uses only
+ * async-signal-safe calls after formatting into a stack buffer. */
+__attribute__((noreturn, format(printf, 1, 2))) void os_fatal(const char *fmt, ...);
+
+/* One line "tricolor: warning: <message>" on stderr. */
+__attribute__((format(printf, 1, 2))) void os_warn(const char *fmt, ...);
+
+#endif /* TRICOLOR_PLATFORM_H */
