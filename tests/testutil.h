@@ -1,0 +1,77 @@
+/*
+ * testutil.h — shared helpers for the Check suites.
+ *
+ * Every suite file defines `static Suite *make_suite(void)` and ends with
+ * TEST_MAIN(make_suite). Suites run in Check's fork mode, so a crashing
+ * test fails alone.
+ */
+#ifndef TRICOLOR_TESTUTIL_H
+#define TRICOLOR_TESTUTIL_H
+
+#include <check.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Run fn(arg) in a child process whose stderr is captured; assert that the
+ * child died of SIGABRT and that its stderr contains `needle` and, when
+ * `addr` is not NULL, the address printed with %p. */
+static inline void expect_abort(void (*fn)(void *), void *arg, const char *needle,
+                                const void *addr)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        fn(arg);
+        _exit(0); /* not reached when fn aborts */
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof out - 1 && (n = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = 0;
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "expected abort, child status %#x, stderr: %s", status, out);
+    ck_assert_msg(strstr(out, needle), "stderr lacks \"%s\": %s", needle, out);
+    if (addr) {
+        char a[32];
+        snprintf(a, sizeof a, "%p", addr);
+        ck_assert_msg(strstr(out, a), "stderr lacks the address %s: %s", a, out);
+    }
+    ck_assert_msg(strchr(out, '\n') == out + len - 1, "not exactly one line: %s", out);
+}
+
+/* A deterministic generator for test data. */
+static inline uint64_t test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+#define TEST_MAIN(make_suite)                                                                      \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        SRunner *runner = srunner_create(make_suite());                                            \
+        srunner_run_all(runner, CK_NORMAL);                                                        \
+        int failed = srunner_ntests_failed(runner);                                                \
+        srunner_free(runner);                                                                      \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                               \
+    }
+
+#endif /* TRICOLOR_TESTUTIL_H */
