@@ -310,8 +310,6 @@ void heap_free(struct span *s)
 {
     heap_lock();
     bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
-    s->alloc_bits = s->freed_bits = NULL;
-    s->mark_bits = NULL;
     heap.pages_in_use -= s->npages;
     heap.spans_in_use--;
     AO_store(&s->state, SPAN_FREE);
