@@ -28,7 +28,9 @@ AO_LIBS      = $(shell pkg-config --libs atomic_ops)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
+# -fno-tree-loop-distribute-patterns: see cache_zero in allocator/cache.h.
 CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -pthread -fPIC -fvisibility=hidden $(SANFLAGS) \
+             -fno-tree-loop-distribute-patterns \
              -Igc -Ibarrier -Iallocator $(AO_CFLAGS) $(CFLAGS)
 LIBS_ALL   = $(AO_LIBS) -pthread $(LDLIBS)
 

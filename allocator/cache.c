@@ -43,6 +43,7 @@ static struct cache *cache_new(void)
     if (c) {
         for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++)
             c->alloc[i] = &cache_empty_span;
+        memset(c->pending, 0, sizeof c->pending);
         c->next = caches.all;
         caches.all = c;
     }
@@ -73,8 +74,38 @@ static void unlink_cache(struct cache *c)
     *link = c->next;
 }
 
+void cache_publish(struct pending_free *e)
+{
+    struct span *s = e->span;
+    uint64_t twice = span_mark_freed(s, e->word, e->mask);
+    if (twice) {
+        uint32_t idx = e->word * 64 + (uint32_t)__builtin_ctzll(twice);
+        os_fatal("gc_free(): double free %p", (void *)span_object_start(s, idx));
+    }
+    e->span = NULL;
+    e->mask = 0;
+    central_note_free(s);
+}
+
+void cache_publish_all(struct cache *c)
+{
+    for (unsigned i = 0; i < CACHE_PENDING; i++)
+        if (c->pending[i].span)
+            cache_publish(&c->pending[i]);
+}
+
+void cache_publish_span(struct cache *c, const struct span *s)
+{
+    for (uint32_t w = 0; w < s->nwords; w++) {
+        struct pending_free *e = cache_pending_slot(c, s, w);
+        if (e->span == s && e->word == w)
+            cache_publish(e);
+    }
+}
+
 void cache_release(struct cache *c)
 {
+    cache_publish_all(c);
     for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
         if (c->alloc[i] != &cache_empty_span)
             central_give_back(c->alloc[i]);
@@ -96,6 +127,7 @@ static bool refill(struct cache *c, unsigned spanclass)
     if (s != &cache_empty_span) {
         if (span_refill_cache(s, (uint32_t)s->freeindex))
             return true;
+        cache_publish_span(c, s);
         if (AO_load(&s->free_pending) && span_reclaim(s))
             return true;
         c->alloc[spanclass] = &cache_empty_span;

@@ -68,9 +68,11 @@ int heap_init(void)
 
 /* ---- metadata: span structs and bitmaps, never returned to the OS ---- */
 
+/* Cache-line aligned, so that the metadata of spans owned by different
+ * threads never shares a line. */
 static void *meta_alloc(size_t size)
 {
-    size = (size + 15) & ~(size_t)15;
+    size = (size + OS_CACHE_LINE - 1) & ~(size_t)(OS_CACHE_LINE - 1);
     if ((size_t)(heap.meta_end - heap.meta_next) < size) {
         char *chunk = os_alloc_meta(META_CHUNK);
         if (!chunk)

@@ -40,6 +40,7 @@ void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclas
     s->elemsize = cls ? sc_class_size[cls] : npages << SC_PAGE_SHIFT;
     s->nelems = cls ? sc_class_nelems[cls] : 1;
     s->nwords = (uint8_t)span_bitmap_words(spanclass, npages);
+    s->divmul = sc_class_divmul[cls];
     s->alloc_bits = (AO_t *)bits;
     s->mark_bits = bits + s->nwords;
     s->freed_bits = (AO_t *)(bits + 2 * s->nwords);
@@ -126,26 +127,15 @@ unsigned span_count_allocated(const struct span *s)
     return n;
 }
 
-bool span_slot_allocated(const struct span *s, uint32_t idx)
+uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask)
 {
-    uint64_t bit = UINT64_C(1) << (idx % 64);
-    if (AO_load(&s->freed_bits[idx / 64]) & bit)
-        return false;
-    if (idx < AO_load_acquire(&s->freeindex))
-        return true;
-    return (AO_load(&s->alloc_bits[idx / 64]) & bit) != 0;
-}
-
-bool span_mark_freed(struct span *s, uint32_t idx)
-{
-    AO_t *w = &s->freed_bits[idx / 64];
-    AO_t bit = (AO_t)1 << (idx % 64);
+    AO_t *w = &s->freed_bits[word];
     for (;;) {
         AO_t old = AO_load(w);
-        if (old & bit)
-            return false;
-        if (AO_compare_and_swap_full(w, old, old | bit))
-            return true;
+        if (old & mask)
+            return old & mask;
+        if (AO_compare_and_swap_full(w, old, old | mask))
+            return 0;
     }
 }
 

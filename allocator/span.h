@@ -20,7 +20,8 @@
  *
  * Freeing never touches the owner's fields: gc_free sets the slot's bit in
  * `freed_bits` with a compare-and-swap (a second free of the same object
- * finds the bit set) and raises `free_pending`. The owner later *reclaims*:
+ * finds the bit set) and raises `free_pending`; thread caches batch these
+ * per bitmap word (cache.h). The owner later *reclaims*:
  * it makes the alloc bits authoritative for every slot (sets the bits below
  * freeindex), clears the freed slots, and restarts freeindex at 0.
  *
@@ -63,6 +64,7 @@ struct span {
     uint16_t nelems;     /* objects in the span */
     uint8_t spanclass;   /* class << 1 | noscan; class 0 = large */
     uint8_t nwords;      /* 64-bit words in each bitmap */
+    uint32_t divmul;     /* object index = offset * divmul >> 32 (0 for large: index 0) */
     /* --- owner fields (see Ownership) --- */
     uint64_t alloc_cache; /* free slots of word cache_base/64, taken ones cleared */
     uint32_t cache_base;  /* first slot described by alloc_cache (multiple of 64) */
@@ -141,8 +143,7 @@ unsigned span_count_allocated(const struct span *s);
  * when p lies in the span's tail past the last object. */
 static inline int32_t span_object_index(const struct span *s, uintptr_t p)
 {
-    uintptr_t off = p - s->start;
-    uint32_t idx = s->spanclass >> 1 ? sc_object_index(s->spanclass >> 1, off) : 0;
+    uint32_t idx = (uint32_t)(((uint64_t)(p - s->start) * s->divmul) >> 32);
     return idx < s->nelems ? (int32_t)idx : -1;
 }
 
@@ -153,11 +154,20 @@ static inline uintptr_t span_object_start(const struct span *s, uint32_t idx)
 
 /* Any thread: is slot `idx` allocated (allocation invariant), read with
  * atomic loads? Exact for a slot the caller has a legitimate pointer to. */
-bool span_slot_allocated(const struct span *s, uint32_t idx);
+static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
+{
+    uint64_t bit = UINT64_C(1) << (idx % 64);
+    if (AO_load(&s->freed_bits[idx / 64]) & bit)
+        return false;
+    if (idx < AO_load_acquire(&s->freeindex))
+        return true;
+    return (AO_load(&s->alloc_bits[idx / 64]) & bit) != 0;
+}
 
-/* Any thread: record that slot `idx` was freed. Returns false if it was
- * already freed and not yet reclaimed (a double free). */
-bool span_mark_freed(struct span *s, uint32_t idx);
+/* Any thread: record that the slots in `mask` of bitmap word `word` were
+ * freed. Returns 0, or the slots of `mask` that were already freed and not
+ * yet reclaimed (a double free; nothing is recorded then). */
+uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask);
 
 /* Owner: a cheap internal consistency check for tests. */
 bool span_is_valid(const struct span *s);

@@ -111,7 +111,7 @@ char *gc_strdup(const char *s)
 
 /* The in-use span holding the allocated object that `p` points into, with
  * its index in *idx; NULL when there is none. */
-static struct span *find_object(const void *p, uint32_t *idx)
+static inline struct span *find_object(const void *p, uint32_t *idx)
 {
     struct span *s = heap_span_of(p);
     if (!s || AO_load_acquire(&s->state) != SPAN_IN_USE)
@@ -125,28 +125,51 @@ static struct span *find_object(const void *p, uint32_t *idx)
     return s;
 }
 
+static COLD void die_bad_pointer(const char *fn, const void *p)
+{
+    if (gc_base(p))
+        os_fatal("%s(): pointer %p is inside an object, not at its start", fn, p);
+    os_fatal("%s(): invalid pointer or double free %p", fn, p);
+}
+
 /* The span of the object starting exactly at `p`, or a fatal error naming
  * the calling public function. */
-static struct span *object_or_die(const char *fn, const void *p, uint32_t *idx)
+static inline struct span *object_or_die(const char *fn, const void *p, uint32_t *idx)
 {
     struct span *s = find_object(p, idx);
-    if (!s)
-        os_fatal("%s(): invalid pointer or double free %p", fn, p);
-    if (span_object_start(s, *idx) != (uintptr_t)p)
-        os_fatal("%s(): pointer %p is inside an object, not at its start", fn, p);
+    if (unlikely(!s || span_object_start(s, *idx) != (uintptr_t)p))
+        die_bad_pointer(fn, p);
     return s;
+}
+
+static void free_large(const char *fn, struct span *s, void *p)
+{
+    if (span_mark_freed(s, 0, 1))
+        os_fatal("%s(): double free %p", fn, p);
+    heap_free(s);
+}
+
+/* Free a small object without a thread cache (allocation impossible). */
+static void free_uncached(const char *fn, struct span *s, uint32_t idx, void *p)
+{
+    if (span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64)))
+        os_fatal("%s(): double free %p", fn, p);
+    central_note_free(s);
 }
 
 static void free_object(const char *fn, void *p)
 {
     uint32_t idx;
     struct span *s = object_or_die(fn, p, &idx);
-    if (!span_mark_freed(s, idx))
-        os_fatal("%s(): double free %p", fn, p);
-    if (sc_class_of_span_class(s->spanclass) == 0)
-        heap_free(s);
+    if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
+        free_large(fn, s, p);
+        return;
+    }
+    struct cache *c = cache_tls;
+    if (unlikely(!c) && !(c = cache_get()))
+        free_uncached(fn, s, idx, p);
     else
-        central_note_free(s);
+        cache_free(c, s, idx, fn);
 }
 
 void gc_free(void *p)
