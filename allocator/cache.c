@@ -94,13 +94,11 @@ void cache_publish_all(struct cache *c)
             cache_publish(&c->pending[i]);
 }
 
-void cache_publish_span(struct cache *c, const struct span *s)
+void cache_publish_class(struct cache *c, unsigned spanclass)
 {
-    for (uint32_t w = 0; w < s->nwords; w++) {
-        struct pending_free *e = cache_pending_slot(c, s, w);
-        if (e->span == s && e->word == w)
-            cache_publish(e);
-    }
+    for (unsigned i = 0; i < CACHE_PENDING; i++)
+        if (c->pending[i].span && c->pending[i].spanclass == spanclass)
+            cache_publish(&c->pending[i]);
 }
 
 void cache_release(struct cache *c)
@@ -127,7 +125,7 @@ static bool refill(struct cache *c, unsigned spanclass)
     if (s != &cache_empty_span) {
         if (span_refill_cache(s, (uint32_t)s->freeindex))
             return true;
-        cache_publish_span(c, s);
+        cache_publish_class(c, spanclass);
         if (AO_load(&s->free_pending) && span_reclaim(s))
             return true;
         c->alloc[spanclass] = &cache_empty_span;

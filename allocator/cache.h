@@ -15,7 +15,8 @@
  * frees, one entry per (span, bitmap word), collects the slots this thread
  * freed as a plain bit mask; the entry is published to the span with one
  * compare-and-swap when another word needs its place, when the thread
- * exhausts a span, and when it exits. A second free of a pending slot is
+ * exhausts a span of the same span class (so a thread that frees and
+ * allocates objects of one class reuses its own frees), and when it exits. A second free of a pending slot is
  * caught in the mask, one of a published slot by the span's freed bits.
  *
  * A cache starts with every class pointing at `cache_empty_span`, whose
@@ -35,9 +36,10 @@
 #define CACHE_PENDING 64 /* entries in the pending-free table, a power of two */
 
 struct pending_free {
-    struct span *span; /* NULL when the entry is empty */
-    uint32_t word;     /* bitmap word of `span` */
-    uint64_t mask;     /* slots of that word freed here, not yet published */
+    struct span *span;  /* NULL when the entry is empty */
+    uint32_t word;      /* bitmap word of `span` */
+    uint32_t spanclass; /* span->spanclass, kept here to scan the table cheaply */
+    uint64_t mask;      /* slots of that word freed here, not yet published */
 };
 
 struct cache {
@@ -99,8 +101,15 @@ void cache_publish(struct pending_free *e);
 /* Publish every pending free of the calling thread's cache. */
 void cache_publish_all(struct cache *c);
 
-/* Publish the calling thread's pending frees into span `s`. */
-void cache_publish_span(struct cache *c, const struct span *s);
+/* Publish the calling thread's pending frees into spans of `spanclass`. */
+void cache_publish_class(struct cache *c, unsigned spanclass);
+
+/* Has the calling thread freed slot `idx` of `s` without publishing it? */
+static inline bool cache_freed_pending(struct cache *c, const struct span *s, uint32_t idx)
+{
+    struct pending_free *e = cache_pending_slot(c, s, idx / 64);
+    return e->span == s && e->word == idx / 64 && (e->mask >> (idx % 64) & 1);
+}
 
 /* Free slot `idx` of small span `s` (validated by the caller) from the
  * calling thread's cache `c`; `fn` names the public function for errors. */
@@ -119,6 +128,7 @@ static inline void cache_free(struct cache *c, struct span *s, uint32_t idx, con
         cache_publish(e);
     e->span = s;
     e->word = word;
+    e->spanclass = s->spanclass;
     e->mask = bit;
 }
 

@@ -30,6 +30,7 @@ static struct {
     struct span *span_pool;                          /* dead span structs, linked by next */
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
     char *meta_next, *meta_end;                      /* metadata bump region */
+    uint32_t *zeroed_base; /* per arena: pages from here up never handed out */
     size_t pages_in_use, pages_free, spans_in_use;
 } heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -57,6 +58,13 @@ int heap_init(void)
         base = NULL;
     }
     if (!base) {
+        errno = ENOMEM;
+        return -1;
+    }
+    heap.zeroed_base = os_alloc_meta(size / HEAP_ARENA_SIZE * sizeof *heap.zeroed_base);
+    if (!heap.zeroed_base) {
+        os_release(table, (size / PAGE) * sizeof(AO_t));
+        os_release(base, size);
         errno = ENOMEM;
         return -1;
     }
@@ -93,6 +101,11 @@ void *heap_meta_alloc(size_t size)
     return p;
 }
 
+/* What the bitmap pointers of a span struct that describes no objects point
+ * at: lock-free readers that raced with its reuse find empty bitmaps, never
+ * a NULL pointer. */
+static AO_t no_bits[SPAN_BITMAP_WORDS_MAX];
+
 static struct span *span_new(void)
 {
     struct span *s = heap.span_pool;
@@ -101,6 +114,8 @@ static struct span *span_new(void)
     else if (!(s = meta_alloc(sizeof *s)))
         return NULL;
     memset(s, 0, sizeof *s);
+    s->alloc_bits = s->freed_bits = no_bits;
+    s->mark_bits = (uint64_t *)no_bits;
     return s;
 }
 
@@ -234,14 +249,12 @@ static void run_insert_coalesced(struct span *r)
         run_remove(before);
         r->start = before->start;
         r->npages += before->npages;
-        r->needzero |= before->needzero;
         span_dispose(before);
     }
     struct span *after = free_run_at(r->start + r->npages * PAGE);
     if (after) {
         run_remove(after);
         r->npages += after->npages;
-        r->needzero |= after->needzero;
         span_dispose(after);
     }
     run_insert(r);
@@ -263,13 +276,30 @@ static bool grow(size_t npages)
         return false;
     r->start = heap_base + used;
     r->npages = bytes / PAGE;
-    r->needzero = 0; /* fresh from the kernel */
     AO_store_release(&heap_used, used + bytes);
     run_insert_coalesced(r);
     return true;
 }
 
 /* ---- spans in use ---- */
+
+/* Pages fresh from the kernel are zero, and arenas are handed out from the
+ * bottom: per arena, no page at or above zeroed_base was ever in a span.
+ * Returns whether any page of the new span [start, +npages) may hold old
+ * data, and raises the bases of the arenas it covers past it. */
+static uint8_t take_zeroed(uintptr_t start, size_t npages)
+{
+    size_t first = page_of(start), end = first + npages;
+    uint8_t dirty = 0;
+    for (size_t a = first / HEAP_ARENA_PAGES; a * HEAP_ARENA_PAGES < end; a++) {
+        size_t lo = a * HEAP_ARENA_PAGES, from = first > lo ? first - lo : 0;
+        size_t to = end - lo < HEAP_ARENA_PAGES ? end - lo : HEAP_ARENA_PAGES;
+        dirty |= from < heap.zeroed_base[a];
+        if (to > heap.zeroed_base[a])
+            heap.zeroed_base[a] = (uint32_t)to;
+    }
+    return dirty;
+}
 
 /* Cut the first npages of free run r into a span for spanclass. */
 static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
@@ -282,12 +312,10 @@ static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
     if (rest) {
         rest->start = r->start + npages * PAGE;
         rest->npages = r->npages - npages;
-        rest->needzero = r->needzero;
         run_insert(rest);
     }
-    uint8_t needzero = r->needzero;
     span_init(r, r->start, npages, spanclass, bits);
-    r->needzero = needzero;
+    r->needzero = take_zeroed(r->start, npages);
     table_set(page_of(r->start), npages, r);
     AO_store_release(&r->state, SPAN_IN_USE);
     heap.pages_in_use += npages;
@@ -311,12 +339,13 @@ struct span *heap_alloc(size_t npages, unsigned spanclass)
 void heap_free(struct span *s)
 {
     heap_lock();
+    AO_store(&s->state, SPAN_FREE);
     bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
+    s->alloc_bits = s->freed_bits = no_bits;
+    s->mark_bits = (uint64_t *)no_bits;
     heap.pages_in_use -= s->npages;
     heap.spans_in_use--;
-    AO_store(&s->state, SPAN_FREE);
     table_set(page_of(s->start), s->npages, NULL);
-    s->needzero = 1;
     run_insert_coalesced(s);
     heap_unlock();
 }

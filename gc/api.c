@@ -121,6 +121,9 @@ static inline struct span *find_object(const void *p, uint32_t *idx)
     int32_t i = span_object_index(s, (uintptr_t)p);
     if (i < 0 || !span_slot_allocated(s, (uint32_t)i))
         return NULL;
+    struct cache *c = cache_tls;
+    if (c && cache_freed_pending(c, s, (uint32_t)i))
+        return NULL;
     *idx = (uint32_t)i;
     return s;
 }
