@@ -43,7 +43,6 @@ static struct cache *cache_new(void)
     if (c) {
         for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++)
             c->alloc[i] = &cache_empty_span;
-        memset(c->pending, 0, sizeof c->pending);
         c->next = caches.all;
         caches.all = c;
     }
@@ -74,36 +73,8 @@ static void unlink_cache(struct cache *c)
     *link = c->next;
 }
 
-void cache_publish(struct pending_free *e)
-{
-    struct span *s = e->span;
-    uint64_t twice = span_mark_freed(s, e->word, e->mask);
-    if (twice) {
-        uint32_t idx = e->word * 64 + (uint32_t)__builtin_ctzll(twice);
-        os_fatal("gc_free(): double free %p", (void *)span_object_start(s, idx));
-    }
-    e->span = NULL;
-    e->mask = 0;
-    central_note_free(s);
-}
-
-void cache_publish_all(struct cache *c)
-{
-    for (unsigned i = 0; i < CACHE_PENDING; i++)
-        if (c->pending[i].span)
-            cache_publish(&c->pending[i]);
-}
-
-void cache_publish_class(struct cache *c, unsigned spanclass)
-{
-    for (unsigned i = 0; i < CACHE_PENDING; i++)
-        if (c->pending[i].span && c->pending[i].spanclass == spanclass)
-            cache_publish(&c->pending[i]);
-}
-
 void cache_release(struct cache *c)
 {
-    cache_publish_all(c);
     for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
         if (c->alloc[i] != &cache_empty_span)
             central_give_back(c->alloc[i]);
@@ -125,7 +96,6 @@ static bool refill(struct cache *c, unsigned spanclass)
     if (s != &cache_empty_span) {
         if (span_refill_cache(s, (uint32_t)s->freeindex))
             return true;
-        cache_publish_class(c, spanclass);
         if (AO_load(&s->free_pending) && span_reclaim(s))
             return true;
         c->alloc[spanclass] = &cache_empty_span;

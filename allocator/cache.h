@@ -11,14 +11,6 @@
  * Every other case — next bitmap word, exhausted span, first allocation of
  * a thread — leaves through one unlikely branch to cache_alloc_slow.
  *
- * Frees are batched the same way: a small direct-mapped table of pending
- * frees, one entry per (span, bitmap word), collects the slots this thread
- * freed as a plain bit mask; the entry is published to the span with one
- * compare-and-swap when another word needs its place, when the thread
- * exhausts a span of the same span class (so a thread that frees and
- * allocates objects of one class reuses its own frees), and when it exits. A second free of a pending slot is
- * caught in the mask, one of a published slot by the span's freed bits.
- *
  * A cache starts with every class pointing at `cache_empty_span`, whose
  * alloc cache is always empty, so a fresh class falls into the slow path
  * without a separate test. A thread's cache is flushed (its spans given back
@@ -33,19 +25,9 @@
 #include "../gc/platform.h"
 #include "span.h"
 
-#define CACHE_PENDING 64 /* entries in the pending-free table, a power of two */
-
-struct pending_free {
-    struct span *span;  /* NULL when the entry is empty */
-    uint32_t word;      /* bitmap word of `span` */
-    uint32_t spanclass; /* span->spanclass, kept here to scan the table cheaply */
-    uint64_t mask;      /* slots of that word freed here, not yet published */
-};
-
 struct cache {
-    struct span *alloc[SC_NUM_SPAN_CLASSES];     /* owner thread only */
-    struct pending_free pending[CACHE_PENDING]; /* owner thread only */
-    struct cache *next;                          /* all-caches list: caches lock */
+    struct span *alloc[SC_NUM_SPAN_CLASSES]; /* owner thread only */
+    struct cache *next;                      /* all-caches list: caches lock */
 };
 
 extern __thread struct cache *cache_tls __attribute__((tls_model("initial-exec")));
@@ -85,51 +67,6 @@ static inline void *cache_alloc(struct cache *c, unsigned spanclass)
     if (s->needzero)
         cache_zero(p, s->elemsize);
     return p;
-}
-
-/* The pending-table entry for word `word` of span `s`. */
-static inline struct pending_free *cache_pending_slot(struct cache *c, const struct span *s,
-                                                      uint32_t word)
-{
-    uint32_t h = (uint32_t)((s->start >> SC_PAGE_SHIFT) + word) * 0x9E3779B1u;
-    return &c->pending[h >> (32 - __builtin_ctz(CACHE_PENDING))];
-}
-
-/* Publish one pending entry; aborts naming gc_free on a double free. */
-void cache_publish(struct pending_free *e);
-
-/* Publish every pending free of the calling thread's cache. */
-void cache_publish_all(struct cache *c);
-
-/* Publish the calling thread's pending frees into spans of `spanclass`. */
-void cache_publish_class(struct cache *c, unsigned spanclass);
-
-/* Has the calling thread freed slot `idx` of `s` without publishing it? */
-static inline bool cache_freed_pending(struct cache *c, const struct span *s, uint32_t idx)
-{
-    struct pending_free *e = cache_pending_slot(c, s, idx / 64);
-    return e->span == s && e->word == idx / 64 && (e->mask >> (idx % 64) & 1);
-}
-
-/* Free slot `idx` of small span `s` (validated by the caller) from the
- * calling thread's cache `c`; `fn` names the public function for errors. */
-static inline void cache_free(struct cache *c, struct span *s, uint32_t idx, const char *fn)
-{
-    uint32_t word = idx / 64;
-    uint64_t bit = UINT64_C(1) << (idx % 64);
-    struct pending_free *e = cache_pending_slot(c, s, word);
-    if (likely(e->span == s && e->word == word)) {
-        if (unlikely(e->mask & bit))
-            os_fatal("%s(): double free %p", fn, (void *)span_object_start(s, idx));
-        e->mask |= bit;
-        return;
-    }
-    if (e->span)
-        cache_publish(e);
-    e->span = s;
-    e->word = word;
-    e->spanclass = s->spanclass;
-    e->mask = bit;
 }
 
 /* The calling thread's cache, created on first use; NULL on failure. */

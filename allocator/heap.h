@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../gc/platform.h"
 #include "span.h"
 
 #define HEAP_ARENA_SIZE      ((size_t)64 << 20)
@@ -47,8 +48,11 @@ int heap_init(void);
  * committed heap or on a page no span covers. The span may be free. */
 static inline struct span *heap_span_of(const void *p)
 {
+    size_t used = AO_load_acquire(&heap_used); /* heap_base is set before it grows */
+    if (unlikely(!used))
+        return NULL;
     uintptr_t off = (uintptr_t)p - heap_base;
-    if (off >= AO_load(&heap_used))
+    if (off >= used)
         return NULL;
     return (struct span *)AO_load(&heap_spans[off >> SC_PAGE_SHIFT]);
 }

@@ -20,8 +20,7 @@
  *
  * Freeing never touches the owner's fields: gc_free sets the slot's bit in
  * `freed_bits` with a compare-and-swap (a second free of the same object
- * finds the bit set) and raises `free_pending`; thread caches batch these
- * per bitmap word (cache.h). The owner later *reclaims*:
+ * finds the bit set) and raises `free_pending`. The owner later *reclaims*:
  * it makes the alloc bits authoritative for every slot (sets the bits below
  * freeindex), clears the freed slots, and restarts freeindex at 0.
  *

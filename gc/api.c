@@ -121,9 +121,6 @@ static inline struct span *find_object(const void *p, uint32_t *idx)
     int32_t i = span_object_index(s, (uintptr_t)p);
     if (i < 0 || !span_slot_allocated(s, (uint32_t)i))
         return NULL;
-    struct cache *c = cache_tls;
-    if (c && cache_freed_pending(c, s, (uint32_t)i))
-        return NULL;
     *idx = (uint32_t)i;
     return s;
 }
@@ -145,34 +142,16 @@ static inline struct span *object_or_die(const char *fn, const void *p, uint32_t
     return s;
 }
 
-static void free_large(const char *fn, struct span *s, void *p)
-{
-    if (span_mark_freed(s, 0, 1))
-        os_fatal("%s(): double free %p", fn, p);
-    heap_free(s);
-}
-
-/* Free a small object without a thread cache (allocation impossible). */
-static void free_uncached(const char *fn, struct span *s, uint32_t idx, void *p)
-{
-    if (span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64)))
-        os_fatal("%s(): double free %p", fn, p);
-    central_note_free(s);
-}
-
 static void free_object(const char *fn, void *p)
 {
     uint32_t idx;
     struct span *s = object_or_die(fn, p, &idx);
-    if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
-        free_large(fn, s, p);
-        return;
-    }
-    struct cache *c = cache_tls;
-    if (unlikely(!c) && !(c = cache_get()))
-        free_uncached(fn, s, idx, p);
+    if (span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64)))
+        os_fatal("%s(): double free %p", fn, p);
+    if (unlikely(sc_class_of_span_class(s->spanclass) == 0))
+        heap_free(s);
     else
-        cache_free(c, s, idx, fn);
+        central_note_free(s);
 }
 
 void gc_free(void *p)
@@ -191,7 +170,12 @@ void *gc_base(const void *p)
 {
     uint32_t idx;
     struct span *s = find_object(p, &idx);
-    return s ? (void *)span_object_start(s, idx) : NULL;
+    if (!s)
+        return NULL;
+    /* A span reused by another thread meanwhile may give a start that does
+     * not contain p: answer only what is consistent. */
+    uintptr_t start = span_object_start(s, idx);
+    return (uintptr_t)p - start < s->elemsize ? (void *)start : NULL;
 }
 
 /* Can an object of `old` usable bytes in span `s` hold `size` bytes without
