@@ -101,7 +101,7 @@ static bool refill(struct cache *c, unsigned spanclass)
         c->alloc[spanclass] = &cache_empty_span;
         central_give_back(s);
     }
-    s = central_take(spanclass);
+    s = central_take(spanclass, c);
     if (!s)
         return false;
     c->alloc[spanclass] = s;

@@ -24,9 +24,12 @@ static bool has_free_slot(struct span *s)
     return s->alloc_cache || span_refill_cache(s, (uint32_t)s->freeindex);
 }
 
-/* Put a span the caller owns on the right list (lock held). */
+/* Put a span the caller owns on the right list (lock held). Its alloc bits
+ * are made authoritative first, so that threads validating pointers into a
+ * span on a central list need not read its freeindex. */
 static void file_span(struct central *c, struct span *s)
 {
+    span_materialize(s);
     AO_store(&s->where, SPAN_IN_FULL);
     AO_nop_full();
     span_reclaim(s);
@@ -38,12 +41,30 @@ static void file_span(struct central *c, struct span *s)
     }
 }
 
-struct span *central_take(unsigned spanclass)
+#define AFFINITY_SCAN 8 /* partial spans examined for one of the caller's own */
+
+/* The partial span to hand to `owner`: among the oldest few, the oldest it
+ * owned last, else the oldest. Oldest first because a span rescued long
+ * ago has had the most time to collect frees. */
+static struct span *pick_partial(struct central *c, const void *owner)
+{
+    struct span *s = c->partial.last;
+    for (int i = 0; s && i < AFFINITY_SCAN; i++, s = s->prev)
+        if (s->last_owner == owner)
+            break;
+    if (!s)
+        s = c->partial.last;
+    if (s)
+        span_list_remove(&c->partial, s);
+    return s;
+}
+
+struct span *central_take(unsigned spanclass, const void *owner)
 {
     struct central *c = &centrals[spanclass];
     pthread_mutex_lock(&c->lock);
     struct span *s;
-    while ((s = span_list_pop(&c->partial))) {
+    while ((s = pick_partial(c, owner))) {
         span_reclaim(s);
         if (has_free_slot(s))
             break;
@@ -57,6 +78,7 @@ struct span *central_take(unsigned spanclass)
             return NULL;
         span_refill_cache(s, 0);
     }
+    s->last_owner = owner;
     AO_store(&s->where, SPAN_IN_CACHE);
     return s;
 }

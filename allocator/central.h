@@ -24,8 +24,11 @@
 #include "span.h"
 
 /* A span of `spanclass` with a free slot in its alloc cache, now owned by
- * the caller (where = SPAN_IN_CACHE); NULL with errno = ENOMEM. */
-struct span *central_take(unsigned spanclass);
+ * the caller's cache `owner` (where = SPAN_IN_CACHE); NULL with errno =
+ * ENOMEM. Spans return preferably to the cache that last took them: a
+ * thread that frees what it allocated then keeps its objects to itself, and
+ * threads do not contend on each other's spans. */
+struct span *central_take(unsigned spanclass, const void *owner);
 
 /* Give a span the caller owns back to its central list. */
 void central_give_back(struct span *s);

@@ -81,9 +81,7 @@ static uint64_t take_word(AO_t *w)
     return f;
 }
 
-/* Make alloc_bits alone describe the allocated slots: the slots below
- * freeindex were handed out by the fast path. */
-static void materialize(struct span *s)
+void span_materialize(struct span *s)
 {
     uint32_t fi = (uint32_t)s->freeindex;
     for (unsigned w = 0; w < s->nwords && w * 64 < fi; w++)
@@ -102,7 +100,7 @@ unsigned span_reclaim(struct span *s)
         if (!f)
             continue;
         if (!n)
-            materialize(s);
+            span_materialize(s);
         uint64_t a = s->alloc_bits[w];
         if ((a & f) != f)
             os_fatal("span %p: freed slots %#llx of word %u were not allocated", (void *)s->start,

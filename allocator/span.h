@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../gc/platform.h"
 #include "sizeclass.h"
 
 #define SPAN_BITMAP_WORDS_MAX ((SC_MAX_OBJECTS_PER_SPAN + 63) / 64)
@@ -55,35 +56,42 @@ enum span_where {
     SPAN_IN_FULL,    /* on its central's full list */
 };
 
+/* Fields are grouped by who writes them, one cache line per group, so that
+ * the owner's stores on every allocation never invalidate the line that
+ * freeing threads read. */
 struct span {
     /* --- set by the page heap before the span is published; then immutable --- */
-    uintptr_t start;     /* first byte */
-    size_t elemsize;     /* object size (large: npages * page size) */
-    size_t npages;       /* pages in the span */
-    uint16_t nelems;     /* objects in the span */
-    uint8_t spanclass;   /* class << 1 | noscan; class 0 = large */
-    uint8_t nwords;      /* 64-bit words in each bitmap */
-    uint32_t divmul;     /* object index = offset * divmul >> 32 (0 for large: index 0) */
+    uintptr_t start;      /* first byte */
+    size_t elemsize;      /* object size (large: npages * page size) */
+    size_t npages;        /* pages in the span */
+    uint16_t nelems;      /* objects in the span */
+    uint8_t spanclass;    /* class << 1 | noscan; class 0 = large */
+    uint8_t nwords;       /* 64-bit words in each bitmap */
+    uint32_t divmul;      /* object index = offset * divmul >> 32 (0 for large: index 0) */
+    AO_t *alloc_bits;     /* nwords; owner stores, anyone loads */
+    uint64_t *mark_bits;  /* nwords; the collector's */
+    AO_t *freed_bits;     /* nwords; gc_free sets (CAS), owner takes */
+    AO_t state;           /* enum span_state; heap lock writes, anyone loads */
     /* --- owner fields (see Ownership) --- */
-    uint64_t alloc_cache; /* free slots of word cache_base/64, taken ones cleared */
+    uint64_t alloc_cache __attribute__((aligned(OS_CACHE_LINE))); /* free slots of word
+                                             cache_base/64, taken ones cleared */
     uint32_t cache_base;  /* first slot described by alloc_cache (multiple of 64) */
     uint8_t needzero;     /* slots may hold old data: zero on allocation */
     AO_t freeindex;       /* owner stores (AO_store), anyone loads */
-    AO_t *alloc_bits;     /* nwords; owner stores, anyone loads */
-    uint64_t *mark_bits;  /* nwords; the collector's */
-    /* --- shared --- */
-    AO_t *freed_bits;   /* nwords; gc_free sets (CAS), owner takes */
-    AO_t free_pending;  /* 1 once a free since the last reclaim was announced */
-    AO_t state;         /* enum span_state; heap lock writes, anyone loads */
-    AO_t where;         /* enum span_where; owner or central lock writes, anyone loads */
-    AO_t sweepgen;      /* the collector's sweep generation */
+    /* --- shared, written rarely --- */
+    AO_t free_pending __attribute__((aligned(OS_CACHE_LINE))); /* 1 once a free since the
+                                             last reclaim was announced */
+    AO_t where;           /* enum span_where; owner or central lock writes, anyone loads */
+    AO_t sweepgen;        /* the collector's sweep generation */
+    const void *last_owner; /* the cache that last took it; its taker, off-list */
     /* --- list links: heap lock (free runs) or central lock (in use) --- */
     struct span *next, *prev;
 };
 
-/* A doubly linked list of spans; whoever guards the spans guards the list. */
+/* A doubly linked list of spans with a tail; whoever guards the spans
+ * guards the list. */
 struct span_list {
-    struct span *first;
+    struct span *first, *last;
     size_t count;
 };
 
@@ -93,6 +101,8 @@ static inline void span_list_push(struct span_list *l, struct span *s)
     s->next = l->first;
     if (l->first)
         l->first->prev = s;
+    else
+        l->last = s;
     l->first = s;
     l->count++;
 }
@@ -105,10 +115,13 @@ static inline void span_list_remove(struct span_list *l, struct span *s)
         l->first = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    else
+        l->last = s->prev;
     s->next = s->prev = NULL;
     l->count--;
 }
 
+/* The most recently pushed span (stack order), or NULL. */
 static inline struct span *span_list_pop(struct span_list *l)
 {
     struct span *s = l->first;
@@ -130,6 +143,10 @@ unsigned span_bitmap_words(unsigned spanclass, size_t npages);
  * slot `from` that has any. Returns false when no slot at or after `from`
  * is free (the span is exhausted until a reclaim). */
 bool span_refill_cache(struct span *s, uint32_t from);
+
+/* Owner: make alloc_bits alone describe the allocated slots (set the bits
+ * of the slots below freeindex, which the fast path handed out). */
+void span_materialize(struct span *s);
 
 /* Owner: absorb the slots freed by gc_free since the last reclaim; restart
  * allocation at slot 0 if any. Returns the number of slots reclaimed. */
@@ -158,9 +175,10 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
     uint64_t bit = UINT64_C(1) << (idx % 64);
     if (AO_load(&s->freed_bits[idx / 64]) & bit)
         return false;
-    if (idx < AO_load_acquire(&s->freeindex))
+    /* Alloc bits first: freeindex shares its line with the owner's stores. */
+    if (AO_load(&s->alloc_bits[idx / 64]) & bit)
         return true;
-    return (AO_load(&s->alloc_bits[idx / 64]) & bit) != 0;
+    return idx < AO_load_acquire(&s->freeindex);
 }
 
 /* Any thread: record that the slots in `mask` of bitmap word `word` were
