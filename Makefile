@@ -28,13 +28,7 @@ AO_LIBS      = $(shell pkg-config --libs atomic_ops)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-# Keep the compiler from turning loops into memset calls (see cache_zero in
-# allocator/cache.h): gcc's flag, or clang's way of saying the same.
-NO_MEMSET_IDIOM := $(shell $(CC) -Werror -fno-tree-loop-distribute-patterns -c -x c /dev/null \
-                     -o /dev/null 2>/dev/null && echo -fno-tree-loop-distribute-patterns || \
-                     echo -fno-builtin-memset)
 CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -pthread -fPIC -fvisibility=hidden $(SANFLAGS) \
-             $(NO_MEMSET_IDIOM) \
              -Igc -Ibarrier -Iallocator $(AO_CFLAGS) $(CFLAGS)
 LIBS_ALL   = $(AO_LIBS) -pthread $(LDLIBS)
 

@@ -6,8 +6,9 @@
  * class. The fast path pops the lowest free slot from that span's alloc
  * cache and leaves; it takes no lock and performs no atomic
  * read-modify-write — only the owner ever writes the span's owner fields.
- * Budget: TLS load, class lookup, span load, ctz, two stores, a multiply
- * and (for reused spans) the zeroing — about 15 instructions before memset.
+ * Budget: TLS load, class lookup, span load, ctz, two stores and a
+ * multiply-add — about 20 instructions. No zeroing: free slots already hold
+ * zeros (the zero invariant of span.h).
  * Every other case — next bitmap word, exhausted span, first allocation of
  * a thread — leaves through one unlikely branch to cache_alloc_slow.
  *
@@ -35,24 +36,6 @@ extern __thread struct cache *cache_tls __attribute__((tls_model("initial-exec")
 /* Slow path: refill class `spanclass` and allocate, or NULL (ENOMEM). */
 void *cache_alloc_slow(struct cache *c, unsigned spanclass);
 
-/* Zero a slot. Slots are multiples of 8 bytes, and small ones are cleared
- * inline with 16-byte stores: a call to memset (or `rep stos`) costs as much
- * as the rest of the fast path. The Makefile keeps the compiler from turning
- * the loop back into memset (-fno-tree-loop-distribute-patterns). */
-static inline void cache_zero(void *p, size_t size)
-{
-    typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8)));
-    if (size > 256) {
-        memset(p, 0, size);
-        return;
-    }
-    char *b = p;
-    if (size & 8)
-        *(uint64_t *)(b + size - 8) = 0;
-    for (size_t i = 0; i + 16 <= size; i += 16)
-        *(u64x2 *)(b + i) = (u64x2){0, 0};
-}
-
 /* A zeroed slot of `spanclass` from the calling thread's cache `c`. */
 static inline void *cache_alloc(struct cache *c, unsigned spanclass)
 {
@@ -63,10 +46,7 @@ static inline void *cache_alloc(struct cache *c, unsigned spanclass)
     uint32_t idx = s->cache_base + (uint32_t)__builtin_ctzll(free);
     s->alloc_cache = free & (free - 1);
     AO_store(&s->freeindex, idx + 1);
-    void *p = (void *)span_object_start(s, idx);
-    if (s->needzero)
-        cache_zero(p, s->elemsize);
-    return p;
+    return (void *)span_object_start(s, idx); /* zero: the span's zero invariant */
 }
 
 /* The calling thread's cache, created on first use; NULL on failure. */

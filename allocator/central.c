@@ -4,14 +4,17 @@
 #include "central.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "../gc/platform.h"
 #include "heap.h"
 
+#define AFFINITY 8 /* partial sublists, by a hash of the span's last owner */
+
 struct central {
     pthread_mutex_t lock;
-    struct span_list partial; /* lock */
-    struct span_list full;    /* lock */
+    struct span_list partial[AFFINITY]; /* lock */
+    struct span_list full;              /* lock */
 } __attribute__((aligned(OS_CACHE_LINE)));
 
 static struct central centrals[SC_NUM_SPAN_CLASSES] = {
@@ -24,68 +27,90 @@ static bool has_free_slot(struct span *s)
     return s->alloc_cache || span_refill_cache(s, (uint32_t)s->freeindex);
 }
 
-/* Put a span the caller owns on the right list (lock held). Its alloc bits
- * are made authoritative first, so that threads validating pointers into a
- * span on a central list need not read its freeindex. */
+static struct span_list *partial_of(struct central *c, const void *owner)
+{
+    uint32_t h = (uint32_t)((uintptr_t)owner / OS_CACHE_LINE) * 0x9E3779B1u;
+    return &c->partial[h >> (32 - __builtin_ctz(AFFINITY))];
+}
+
+/* Put a span the caller owns on the right list (lock held; the caller has
+ * reclaimed it already, so the reclaim here rarely finds anything). */
 static void file_span(struct central *c, struct span *s)
 {
-    span_materialize(s);
     AO_store(&s->where, SPAN_IN_FULL);
     AO_nop_full();
     span_reclaim(s);
     if (has_free_slot(s)) {
         AO_store(&s->where, SPAN_IN_PARTIAL);
-        span_list_push(&c->partial, s);
+        span_list_push(partial_of(c, s->last_owner), s);
     } else {
         span_list_push(&c->full, s);
     }
 }
 
-#define AFFINITY_SCAN 8 /* partial spans examined for one of the caller's own */
-
-/* The partial span to hand to `owner`: among the oldest few, the oldest it
- * owned last, else the oldest. Oldest first because a span rescued long
- * ago has had the most time to collect frees. */
+/* The partial span to hand to `owner`: the oldest of its own sublist, else
+ * the oldest of the next nonempty one. Oldest first because a span rescued
+ * long ago has had the most time to collect frees. */
 static struct span *pick_partial(struct central *c, const void *owner)
 {
-    struct span *s = c->partial.last;
-    for (int i = 0; s && i < AFFINITY_SCAN; i++, s = s->prev)
-        if (s->last_owner == owner)
-            break;
-    if (!s)
-        s = c->partial.last;
-    if (s)
-        span_list_remove(&c->partial, s);
+    struct span_list *own = partial_of(c, owner);
+    for (unsigned i = 0; i < AFFINITY; i++) {
+        struct span_list *l = &c->partial[(unsigned)(own - c->partial + i) % AFFINITY];
+        struct span *s = l->last;
+        if (s) {
+            span_list_remove(l, s);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static struct span *take_partial(struct central *c, const void *owner)
+{
+    pthread_mutex_lock(&c->lock);
+    struct span *s = pick_partial(c, owner);
+    pthread_mutex_unlock(&c->lock);
     return s;
 }
 
+/* A new span from the page heap, cleared whole if its pages held data (the
+ * zero invariant), with its alloc cache loaded. */
+static struct span *take_new(unsigned spanclass)
+{
+    struct span *s = heap_alloc(sc_class_npages[sc_class_of_span_class(spanclass)], spanclass);
+    if (!s)
+        return NULL;
+    if (s->needzero)
+        memset((void *)s->start, 0, s->npages << SC_PAGE_SHIFT);
+    span_refill_cache(s, 0);
+    return s;
+}
+
+/* Reclaiming (and so clearing) happens outside the lock. */
 struct span *central_take(unsigned spanclass, const void *owner)
 {
     struct central *c = &centrals[spanclass];
-    pthread_mutex_lock(&c->lock);
     struct span *s;
-    while ((s = pick_partial(c, owner))) {
+    while ((s = take_partial(c, owner))) {
         span_reclaim(s);
         if (has_free_slot(s))
             break;
-        file_span(c, s);
+        central_give_back(s);
     }
-    pthread_mutex_unlock(&c->lock);
-    if (!s) {
-        unsigned cls = sc_class_of_span_class(spanclass);
-        s = heap_alloc(sc_class_npages[cls], spanclass);
-        if (!s)
-            return NULL;
-        span_refill_cache(s, 0);
-    }
+    if (!s && !(s = take_new(spanclass)))
+        return NULL;
     s->last_owner = owner;
     AO_store(&s->where, SPAN_IN_CACHE);
     return s;
 }
 
+/* Its alloc bits are made authoritative first, so that threads validating
+ * pointers into a span on a central list need not read its freeindex. */
 void central_give_back(struct span *s)
 {
     struct central *c = &centrals[s->spanclass];
+    span_materialize(s);
+    span_reclaim(s);
     pthread_mutex_lock(&c->lock);
     file_span(c, s);
     pthread_mutex_unlock(&c->lock);
@@ -98,7 +123,7 @@ static void rescue(struct span *s)
     if (AO_load(&s->where) == SPAN_IN_FULL) {
         span_list_remove(&c->full, s);
         AO_store(&s->where, SPAN_IN_PARTIAL);
-        span_list_push(&c->partial, s);
+        span_list_push(partial_of(c, s->last_owner), s);
     }
     pthread_mutex_unlock(&c->lock);
 }

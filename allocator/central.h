@@ -5,7 +5,8 @@
  * A thread cache that exhausts its span gives it back here and takes one
  * with free slots. `partial` holds spans that have free slots or frees
  * waiting to be reclaimed; `full` holds spans that had neither when they
- * were filed.
+ * were filed. The partial list is split by a hash of each span's last
+ * owner, and a cache takes from its own sublist first.
  *
  * Rescue protocol — a free into a span on the full list must not be lost:
  *   filer (lock held):  where = FULL;  fence;  reclaim (lowers free_pending,

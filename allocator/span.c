@@ -5,6 +5,8 @@
  */
 #include "span.h"
 
+#include <string.h>
+
 #include "../gc/platform.h"
 
 static uint64_t word_mask(const struct span *s, unsigned w)
@@ -88,6 +90,19 @@ void span_materialize(struct span *s)
         AO_store(&s->alloc_bits[w], s->alloc_bits[w] | below_mask(w, fi));
 }
 
+/* Clear the slots of `mask` in word w, one memset per run of adjacent
+ * slots (zero invariant). */
+static void zero_slots(const struct span *s, unsigned w, uint64_t mask)
+{
+    while (mask) {
+        unsigned first = (unsigned)__builtin_ctzll(mask);
+        uint64_t rest = mask >> first;
+        unsigned len = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64;
+        memset((void *)span_object_start(s, w * 64 + first), 0, (size_t)len * s->elemsize);
+        mask &= len == 64 ? 0 : ~(((UINT64_C(1) << len) - 1) << first);
+    }
+}
+
 unsigned span_reclaim(struct span *s)
 {
     /* Lower the flag before taking bits: a free that lands after the take
@@ -105,11 +120,11 @@ unsigned span_reclaim(struct span *s)
         if ((a & f) != f)
             os_fatal("span %p: freed slots %#llx of word %u were not allocated", (void *)s->start,
                      (unsigned long long)(f & ~a), w);
+        zero_slots(s, w, f);
         AO_store(&s->alloc_bits[w], a & ~f);
         n += (unsigned)__builtin_popcountll(f);
     }
     if (n) {
-        s->needzero = 1;
         AO_store_release(&s->freeindex, 0);
         span_refill_cache(s, 0);
     }

@@ -24,6 +24,11 @@
  * it makes the alloc bits authoritative for every slot (sets the bits below
  * freeindex), clears the freed slots, and restarts freeindex at 0.
  *
+ * Zero invariant: every free slot of a small span holds zeros. A span cut
+ * from pages that held data is cleared whole before its first use, and a
+ * reclaim clears the slots it frees, in runs; so allocation never zeroes,
+ * and clearing happens in bulk off the fast path.
+ *
  * Ownership. A span in use belongs either to one thread cache (where ==
  * SPAN_IN_CACHE) or to its central list (SPAN_IN_PARTIAL / SPAN_IN_FULL,
  * guarded by that central's lock). Only the owner writes the owner fields;
@@ -72,11 +77,11 @@ struct span {
     uint64_t *mark_bits;  /* nwords; the collector's */
     AO_t *freed_bits;     /* nwords; gc_free sets (CAS), owner takes */
     AO_t state;           /* enum span_state; heap lock writes, anyone loads */
+    uint8_t needzero;     /* pages may hold old data (set by the heap at carving) */
     /* --- owner fields (see Ownership) --- */
     uint64_t alloc_cache __attribute__((aligned(OS_CACHE_LINE))); /* free slots of word
                                              cache_base/64, taken ones cleared */
     uint32_t cache_base;  /* first slot described by alloc_cache (multiple of 64) */
-    uint8_t needzero;     /* slots may hold old data: zero on allocation */
     AO_t freeindex;       /* owner stores (AO_store), anyone loads */
     /* --- shared, written rarely --- */
     AO_t free_pending __attribute__((aligned(OS_CACHE_LINE))); /* 1 once a free since the
@@ -148,8 +153,9 @@ bool span_refill_cache(struct span *s, uint32_t from);
  * of the slots below freeindex, which the fast path handed out). */
 void span_materialize(struct span *s);
 
-/* Owner: absorb the slots freed by gc_free since the last reclaim; restart
- * allocation at slot 0 if any. Returns the number of slots reclaimed. */
+/* Owner: absorb the slots freed by gc_free since the last reclaim, clearing
+ * them (zero invariant); restart allocation at slot 0 if any. Returns the
+ * number of slots reclaimed. */
 unsigned span_reclaim(struct span *s);
 
 /* Owner: allocated objects according to the allocation invariant. */
