@@ -1,6 +1,7 @@
 /*
  * central.c — central span lists and the rescue protocol of central.h.
  */
+#define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP: spin briefly, then sleep */
 #include "central.h"
 
 #include <pthread.h>
@@ -18,7 +19,7 @@ struct central {
 } __attribute__((aligned(OS_CACHE_LINE)));
 
 static struct central centrals[SC_NUM_SPAN_CLASSES] = {
-    [0 ... SC_NUM_SPAN_CLASSES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER},
+    [0 ... SC_NUM_SPAN_CLASSES - 1] = {.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP},
 };
 
 /* Does the span the caller owns have a free slot ready in its cache? */

@@ -3,6 +3,7 @@
  * invariant). Everything here runs under the heap lock except heap_init and
  * the lock-free lookups in heap.h.
  */
+#define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
 #include "heap.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static struct {
     char *meta_next, *meta_end;                      /* metadata bump region */
     uint32_t *zeroed_base; /* per arena: pages from here up never handed out */
     size_t pages_in_use, pages_free, spans_in_use;
-} heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} heap = {.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP};
 
 void heap_lock(void)
 {

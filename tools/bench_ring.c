@@ -227,8 +227,10 @@ static void print_ratios(const struct options *o, double best[][NVARIANTS])
 {
     int one = single_thread_index(o);
     printf("\n");
-    for (unsigned v = 1; v < NVARIANTS; v++) {
-        for (unsigned c = 0; c < o->ncounts; c++)
+    /* Every variant's scaling, the baseline's included: on a shared
+     * machine it shows how much of a slowdown the hardware alone causes. */
+    for (unsigned v = 0; v < NVARIANTS; v++) {
+        for (unsigned c = 0; v > 0 && c < o->ncounts; c++)
             printf("%s / %s time ratio, %u thread(s): %.3f\n", variants[v].name, variants[0].name,
                    o->counts[c], best[c][v] / best[c][0]);
         for (unsigned c = 0; one >= 0 && c < o->ncounts; c++)
