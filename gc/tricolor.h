@@ -64,9 +64,11 @@ GC_API_ void *gc_realloc(void *p, size_t size) GC_MALLOC_ATTR_;
 /* A copy of the NUL-terminated string `s` in a noscan object. */
 GC_API_ char *gc_strdup(const char *s) GC_MALLOC_ATTR_;
 
-/* Give the object starting at `p` back at once; its slot may be handed out by
- * the next allocation of any thread. gc_free(NULL) does nothing. Freeing from
- * a thread other than the allocating one is fine. */
+/* Give the object starting at `p` back at once: from the moment gc_free
+ * returns, the object is gone for every thread (gc_base finds nothing there,
+ * a second gc_free aborts) and its memory is reused by later allocations.
+ * gc_free(NULL) does nothing. Freeing from a thread other than the
+ * allocating one is fine. */
 GC_API_ void gc_free(void *p);
 
 /* Usable size in bytes of the object starting at `p` (at least the size asked
