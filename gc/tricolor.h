@@ -17,6 +17,7 @@
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,47 @@ GC_API_ size_t gc_size(const void *p);
  * or NULL when `p` is not inside an allocated object of the heap. Never
  * aborts. */
 GC_API_ void *gc_base(const void *p);
+
+/* ---- collection ---- */
+
+/* Run a full collection and return when it is done (sweeping included):
+ * every object unreachable when it started has been reclaimed. */
+GC_API_ void gc_collect(void);
+
+/* Set the growth that triggers the next collection, as GCPERCENT does: a
+ * cycle starts when the heap reaches live + live * percent / 100 (at least
+ * 4 MiB * percent / 100). A negative value turns automatic collection off
+ * (gc_collect still works). Returns the previous setting; takes effect at
+ * once. */
+GC_API_ int gc_set_percent(int percent);
+
+/* ---- threads ----
+ * The collector must know every thread that holds heap pointers, to stop it
+ * and scan its stack, registers and thread-local variables. A thread is
+ * registered automatically when it first allocates, and unregistered when
+ * it exits. Threads that only hold pointers (they never allocate) register
+ * themselves, or are started with gc_pthread_create. */
+
+/* pthread_create, with the new thread registered before `start` runs. */
+GC_API_ int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                              void *(*start)(void *), void *arg);
+
+/* Register the calling thread (idempotent). 0, or -1 with errno set. */
+GC_API_ int gc_register_thread(void);
+
+/* Unregister the calling thread: from now on its stack is not scanned. A
+ * thread that allocates again is registered again. */
+GC_API_ void gc_unregister_thread(void);
+
+/* ---- roots ---- */
+
+/* Scan [lo, hi) for heap pointers at every collection: memory the collector
+ * does not own (malloc, mmap) that holds pointers to heap objects. Ranges
+ * may not overlap a range already added. 0, or -1 with errno = ENOMEM. */
+GC_API_ int gc_add_roots(void *lo, void *hi);
+
+/* Stop scanning a range added with gc_add_roots (same lo and hi). */
+GC_API_ void gc_remove_roots(void *lo, void *hi);
 
 #ifdef __cplusplus
 }
