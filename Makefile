@@ -37,13 +37,13 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 HEADERS   := gc/tricolor.h barrier/tricolor_barrier.h
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TOOLS     := $(BUILD)/tools/bench_ring
+TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all lib run test check run-tests bench install sizeclasses clean
+.PHONY: all lib run test check run-tests bench bench-deps install sizeclasses clean
 .DELETE_ON_ERROR:
 
 all lib: $(STATIC_LIB) $(SHARED_LIB)
@@ -78,6 +78,9 @@ $(BUILD)/tools/bench_%: tools/bench_%.c $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
 
+# Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
+$(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree: LDLIBS += $(shell pkg-config --libs bdw-gc)
+
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 $(WARN) $< -o $@
@@ -109,8 +112,14 @@ sizeclasses-check: $(BUILD)/tools/mksizeclasses
 sizeclasses: $(BUILD)/tools/mksizeclasses
 	$(BUILD)/tools/mksizeclasses allocator/sizeclasses.inc
 
-bench: $(TOOLS)
+bench: bench-deps $(TOOLS)
 	$(BUILD)/tools/bench_ring
+	$(BUILD)/tools/bench_gcbench
+	$(BUILD)/tools/bench_bintree -d 18
+	$(BUILD)/tools/bench_bintree -d 21
+
+bench-deps:
+	@sh tools/deps.sh bench
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

@@ -15,24 +15,15 @@ __thread struct cache *cache_tls __attribute__((tls_model("initial-exec")));
 /* Never has a free slot: routes a class with no span to the slow path. */
 static struct span cache_empty_span;
 
+#define LIVE_FLUSH ((int64_t)64 << 10) /* live_delta published past this many bytes */
+
 static struct {
     pthread_mutex_t lock;
-    pthread_key_t exit_key;  /* its destructor releases a dying thread's cache */
-    struct cache *all;       /* lock: caches of live threads */
-    struct cache *pool;      /* lock: released caches for reuse */
+    struct cache *all;  /* lock: caches of live threads */
+    struct cache *pool; /* lock: released caches for reuse */
 } caches = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void on_thread_exit(void *arg)
-{
-    cache_release(arg);
-}
-
-int cache_init(void)
-{
-    return pthread_key_create(&caches.exit_key, on_thread_exit) == 0 ? 0 : -1;
-}
-
-static struct cache *cache_new(void)
+struct cache *cache_create(void)
 {
     pthread_mutex_lock(&caches.lock);
     struct cache *c = caches.pool;
@@ -43,24 +34,11 @@ static struct cache *cache_new(void)
     if (c) {
         for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++)
             c->alloc[i] = &cache_empty_span;
+        c->live_delta = 0;
         c->next = caches.all;
         caches.all = c;
     }
     pthread_mutex_unlock(&caches.lock);
-    return c;
-}
-
-struct cache *cache_get(void)
-{
-    if (cache_tls)
-        return cache_tls;
-    struct cache *c = cache_new();
-    if (!c)
-        return NULL;
-    if (pthread_setspecific(caches.exit_key, c) != 0) {
-        cache_release(c);
-        return NULL;
-    }
     cache_tls = c;
     return c;
 }
@@ -73,13 +51,51 @@ static void unlink_cache(struct cache *c)
     *link = c->next;
 }
 
+/* Publish the bytes this cache accounted; ask for a cycle when the heap
+ * reached its trigger. */
+static void publish_live(struct cache *c)
+{
+    AO_fetch_and_add(&heap_live, (AO_t)c->live_delta);
+    c->live_delta = 0;
+    if (AO_load(&heap_live) >= AO_load(&heap_trigger))
+        heap_trigger_hit();
+}
+
+/* The slots still in s's alloc cache were accounted but not used. */
+static void unaccount_cached(struct cache *c, struct span *s)
+{
+    c->live_delta -= (int64_t)__builtin_popcountll(s->alloc_cache) * (int64_t)s->elemsize;
+}
+
+void cache_lock_list(void)
+{
+    pthread_mutex_lock(&caches.lock);
+}
+
+void cache_unlock_list(void)
+{
+    pthread_mutex_unlock(&caches.lock);
+}
+
+void cache_flush(struct cache *c)
+{
+    heap_enter();
+    for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+        struct span *s = c->alloc[i];
+        c->alloc[i] = &cache_empty_span;
+        if (s != &cache_empty_span) {
+            unaccount_cached(c, s);
+            central_give_back(s);
+        }
+    }
+    AO_fetch_and_add(&heap_live, (AO_t)c->live_delta);
+    c->live_delta = 0;
+    heap_leave();
+}
+
 void cache_release(struct cache *c)
 {
-    for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
-        if (c->alloc[i] != &cache_empty_span)
-            central_give_back(c->alloc[i]);
-        c->alloc[i] = &cache_empty_span;
-    }
+    cache_flush(c);
     if (cache_tls == c)
         cache_tls = NULL;
     pthread_mutex_lock(&caches.lock);
@@ -89,12 +105,56 @@ void cache_release(struct cache *c)
     pthread_mutex_unlock(&caches.lock);
 }
 
-/* Make c->alloc[spanclass] a span with a free slot in its alloc cache. */
-static bool refill(struct cache *c, unsigned spanclass)
+void cache_forget_others(struct cache *keep, void (*release)(struct cache *))
+{
+    struct cache *c = caches.all, *next;
+    caches.all = keep;
+    if (keep)
+        keep->next = NULL;
+    for (; c; c = next) {
+        next = c->next;
+        if (c != keep) {
+            c->next = caches.all;
+            caches.all = c;
+            release(c);
+        }
+    }
+}
+
+void cache_snapshot(AO_t sg)
+{
+    for (struct cache *c = caches.all; c; c = c->next)
+        for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+            struct span *s = c->alloc[i];
+            if (s == &cache_empty_span)
+                continue;
+            AO_store(&s->sweep_fi, AO_load(&s->freeindex));
+            AO_store(&s->sweep_fi_gen, sg);
+        }
+}
+
+void cache_clear_stale_marks(AO_t sg)
+{
+    for (struct cache *c = caches.all; c; c = c->next)
+        for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+            struct span *s = c->alloc[i];
+            if (s == &cache_empty_span || AO_load(&s->sweepgen) == sg)
+                continue;
+            for (unsigned w = 0; w < s->nwords; w++)
+                AO_store(&s->mark_bits[w], 0);
+        }
+}
+
+/* The current span of the class is exhausted: sweep it if it missed its
+ * sweep, absorb frees, or trade it for another (allocator entered). */
+static bool replace_span(struct cache *c, unsigned spanclass)
 {
     struct span *s = c->alloc[spanclass];
     if (s != &cache_empty_span) {
-        if (span_refill_cache(s, (uint32_t)s->freeindex))
+        AO_t sg = heap_sweepgen;
+        if (span_claim_sweep(s, sg) && span_sweep(s, sg) == 0)
+            span_clear_if_needed(s);
+        if (s->alloc_cache)
             return true;
         if (AO_load(&s->free_pending) && span_reclaim(s))
             return true;
@@ -108,11 +168,26 @@ static bool refill(struct cache *c, unsigned spanclass)
     return true;
 }
 
+static bool refill(struct cache *c, unsigned spanclass)
+{
+    struct span *s = c->alloc[spanclass];
+    if (s != &cache_empty_span && span_refill_cache(s, (uint32_t)s->freeindex))
+        return true;
+    heap_enter();
+    bool ok = replace_span(c, spanclass);
+    heap_leave();
+    return ok;
+}
+
 void *cache_alloc_slow(struct cache *c, unsigned spanclass)
 {
     if (!refill(c, spanclass)) {
         errno = ENOMEM;
         return NULL;
     }
+    struct span *s = c->alloc[spanclass];
+    c->live_delta += (int64_t)__builtin_popcountll(s->alloc_cache) * (int64_t)s->elemsize;
+    if (c->live_delta >= LIVE_FLUSH)
+        publish_live(c);
     return cache_alloc(c, spanclass);
 }

@@ -28,7 +28,8 @@
 
 struct cache {
     struct span *alloc[SC_NUM_SPAN_CLASSES]; /* owner thread only */
-    struct cache *next;                      /* all-caches list: caches lock */
+    int64_t live_delta; /* owner: bytes of slots loaded into alloc caches, not yet in heap_live */
+    struct cache *next; /* all-caches list: caches lock */
 };
 
 extern __thread struct cache *cache_tls __attribute__((tls_model("initial-exec")));
@@ -49,13 +50,39 @@ static inline void *cache_alloc(struct cache *c, unsigned spanclass)
     return (void *)span_object_start(s, idx); /* zero: the span's zero invariant */
 }
 
-/* The calling thread's cache, created on first use; NULL on failure. */
-struct cache *cache_get(void);
+/* A new cache for the calling thread, now its cache_tls; NULL when out of
+ * metadata memory. The caller (thread registration) releases it at exit. */
+struct cache *cache_create(void);
 
-/* Give every span of the calling thread's cache back (thread exit). */
+/* Give every span of `c` back and recycle it: at its thread's exit, or in a
+ * fork child for the caches of threads that do not exist there. */
 void cache_release(struct cache *c);
 
-/* Set up thread-exit handling; called once by gc_init. 0 or -1. */
-int cache_init(void);
+/* Give every span of the caller's cache `c` back to the central lists (to be
+ * swept there); the cache stays the caller's. */
+void cache_flush(struct cache *c);
+
+/* The caches list lock, held across fork. */
+void cache_lock_list(void);
+void cache_unlock_list(void);
+
+/* With the world stopped and the allocator frozen, after heap_sweepgen
+ * advanced: record where each cached span's allocation stood (sweep_fi), so
+ * that its sweep keeps what its owner allocates after the marking. Reads
+ * the caches, writes only the spans' collector fields (rule 1 of the
+ * design: never another thread's private state). */
+void cache_snapshot(AO_t sg);
+
+/* With the world stopped and the allocator frozen, before marking: clear the
+ * mark bits of every cached span not swept since the last flip (an idle
+ * thread's span). Their old marks are not needed — the marks of the coming
+ * cycle and sweep_fi decide its sweep — and left set they would stop the
+ * marker from scanning objects it finds marked already. Mark bits are the
+ * collector's, and their owner reads them only inside the allocator. */
+void cache_clear_stale_marks(AO_t sg);
+
+/* Unlink every cache but `keep` from the list (fork child: the threads they
+ * belonged to are gone); they are released with cache_release. */
+void cache_forget_others(struct cache *keep, void (*release)(struct cache *));
 
 #endif /* TRICOLOR_CACHE_H */

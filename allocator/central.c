@@ -1,5 +1,8 @@
 /*
- * central.c — central span lists and the rescue protocol of central.h.
+ * central.c — central span lists, the rescue protocol of central.h, and the
+ * central side of sweeping: at each cycle's flip every central span moves to
+ * its class's unswept list; a span is swept before anyone reuses it, by the
+ * thread that takes it or by the background sweeper.
  */
 #define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP: spin briefly, then sleep */
 #include "central.h"
@@ -14,8 +17,9 @@
 
 struct central {
     pthread_mutex_t lock;
-    struct span_list partial[AFFINITY]; /* lock */
-    struct span_list full;              /* lock */
+    struct span_list partial[AFFINITY]; /* lock; swept */
+    struct span_list full;              /* lock; swept */
+    struct span_list unswept;           /* lock; not swept since the last flip */
 } __attribute__((aligned(OS_CACHE_LINE)));
 
 static struct central centrals[SC_NUM_SPAN_CLASSES] = {
@@ -74,6 +78,28 @@ static struct span *take_partial(struct central *c, const void *owner)
     return s;
 }
 
+/* The oldest unswept span, off every list, or NULL. */
+static struct span *take_unswept(struct central *c)
+{
+    pthread_mutex_lock(&c->lock);
+    struct span *s = c->unswept.first;
+    if (s) {
+        span_list_remove(&c->unswept, s);
+        AO_store(&s->where, SPAN_IN_SWEEP);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+/* Sweep a span taken off the unswept list (nobody else can claim it). */
+static unsigned sweep_taken(struct span *s)
+{
+    AO_t sg = heap_sweepgen;
+    if (!span_claim_sweep(s, sg))
+        os_fatal("span %p on an unswept list was swept", (void *)s->start);
+    return span_sweep(s, sg);
+}
+
 /* A new span from the page heap, cleared whole if its pages held data (the
  * zero invariant), with its alloc cache loaded. */
 static struct span *take_new(unsigned spanclass)
@@ -81,13 +107,26 @@ static struct span *take_new(unsigned spanclass)
     struct span *s = heap_alloc(sc_class_npages[sc_class_of_span_class(spanclass)], spanclass);
     if (!s)
         return NULL;
-    if (s->needzero)
-        memset((void *)s->start, 0, s->npages << SC_PAGE_SHIFT);
+    span_clear_if_needed(s);
     span_refill_cache(s, 0);
     return s;
 }
 
-/* Reclaiming (and so clearing) happens outside the lock. */
+/* A swept span with a free slot from the unswept list, or NULL. */
+static struct span *take_swept(struct central *c)
+{
+    struct span *s;
+    while ((s = take_unswept(c))) {
+        if (!sweep_taken(s))
+            span_clear_if_needed(s);
+        if (has_free_slot(s))
+            return s;
+        central_give_back(s);
+    }
+    return NULL;
+}
+
+/* Reclaiming and sweeping (and so clearing) happen outside the lock. */
 struct span *central_take(unsigned spanclass, const void *owner)
 {
     struct central *c = &centrals[spanclass];
@@ -98,35 +137,74 @@ struct span *central_take(unsigned spanclass, const void *owner)
             break;
         central_give_back(s);
     }
-    if (!s && !(s = take_new(spanclass)))
+    if (!s && !(s = take_swept(c)) && !(s = take_new(spanclass)))
         return NULL;
     s->last_owner = owner;
     AO_store(&s->where, SPAN_IN_CACHE);
     return s;
 }
 
-/* Its alloc bits are made authoritative first, so that threads validating
- * pointers into a span on a central list need not read its freeindex. */
-void central_give_back(struct span *s)
+static void file_locked(struct central *c, struct span *s)
 {
-    struct central *c = &centrals[s->spanclass];
-    span_materialize(s);
-    span_reclaim(s);
     pthread_mutex_lock(&c->lock);
     file_span(c, s);
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Swept first if it is a cached span that missed its sweep; its alloc bits
+ * are made authoritative, so that threads validating pointers into a span
+ * on a central list need not read its freeindex. A span with no object
+ * left goes back to the page heap. */
+void central_give_back(struct span *s)
+{
+    AO_t sg = heap_sweepgen;
+    if (span_claim_sweep(s, sg))
+        span_sweep(s, sg);
+    span_materialize(s);
+    span_reclaim(s);
+    if (span_count_allocated(s) == 0) {
+        heap_free(s);
+        return;
+    }
+    file_locked(&centrals[s->spanclass], s);
+}
+
+bool central_sweep_one(unsigned spanclass)
+{
+    struct span *s = take_unswept(&centrals[spanclass]);
+    if (!s)
+        return false;
+    if (sweep_taken(s))
+        file_locked(&centrals[spanclass], s);
+    else
+        heap_free(s);
+    return true;
+}
+
+void central_flip(void)
+{
+    for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+        struct central *c = &centrals[i];
+        for (unsigned a = 0; a < AFFINITY; a++)
+            span_list_splice(&c->unswept, &c->partial[a]);
+        span_list_splice(&c->unswept, &c->full);
+    }
+}
+
 static void rescue(struct span *s)
 {
     struct central *c = &centrals[s->spanclass];
+    heap_enter();
     pthread_mutex_lock(&c->lock);
-    if (AO_load(&s->where) == SPAN_IN_FULL) {
+    /* A full span still unswept sits on the unswept list: its sweep takes
+     * the freed slots. */
+    if (AO_load(&s->where) == SPAN_IN_FULL && AO_load(&s->sweepgen) == heap_sweepgen) {
         span_list_remove(&c->full, s);
         AO_store(&s->where, SPAN_IN_PARTIAL);
         span_list_push(partial_of(c, s->last_owner), s);
     }
     pthread_mutex_unlock(&c->lock);
+    heap_leave();
 }
 
 void central_note_free(struct span *s)

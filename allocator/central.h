@@ -34,8 +34,18 @@ struct span *central_take(unsigned spanclass, const void *owner);
 /* Give a span the caller owns back to its central list. */
 void central_give_back(struct span *s);
 
-/* Announce a slot freed with span_mark_freed in a small span. */
+/* Announce a slot freed with span_mark_freed in a small span (enters the
+ * allocator itself when it must take a lock). */
 void central_note_free(struct span *s);
+
+/* Background sweeping: sweep one unswept span of `spanclass` (free it to
+ * the page heap if empty). Between heap_enter and heap_leave. False when
+ * none is left. */
+bool central_sweep_one(unsigned spanclass);
+
+/* The flip, with the allocator frozen and the world stopped, after
+ * heap_sweepgen advanced: every central span becomes unswept. */
+void central_flip(void);
 
 /* Lock or unlock every central list (fork handling, tests). */
 void central_lock_all(void);

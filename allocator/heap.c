@@ -18,7 +18,10 @@
 #define META_CHUNK       ((size_t)1 << 20)
 #define BITS_CLASSES     (SPAN_BITMAP_WORDS_MAX + 1)
 
-uintptr_t heap_base;
+uintptr_t heap_base __attribute__((section("tricolor_private")));
+AO_t heap_sweepgen = 2;
+AO_t heap_live;
+AO_t heap_trigger = ~(AO_t)0;
 AO_t heap_used;
 AO_t *heap_spans;
 
@@ -28,12 +31,17 @@ static struct {
     struct span_list small_runs[HEAP_SMALL_RUN_PAGES]; /* runs of exactly i pages */
     uint64_t small_nonempty[HEAP_SMALL_RUN_PAGES / 64]; /* bit i: small_runs[i] nonempty */
     struct span_list large_runs;                     /* runs of >= HEAP_SMALL_RUN_PAGES */
+    struct span_list large;                          /* in-use large spans */
+    pthread_rwlock_t world;                          /* the world lock (heap.h) */
     struct span *span_pool;                          /* dead span structs, linked by next */
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
     char *meta_next, *meta_end;                      /* metadata bump region */
     uint32_t *zeroed_base; /* per arena: pages from here up never handed out */
     size_t pages_in_use, pages_free, spans_in_use;
-} heap = {.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP};
+} heap = {
+    .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
+    .world = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP, /* the collector is not starved */
+};
 
 void heap_lock(void)
 {
@@ -43,6 +51,35 @@ void heap_lock(void)
 void heap_unlock(void)
 {
     pthread_mutex_unlock(&heap.lock);
+}
+
+void heap_enter(void)
+{
+    pthread_rwlock_rdlock(&heap.world);
+}
+
+void heap_leave(void)
+{
+    pthread_rwlock_unlock(&heap.world);
+}
+
+void heap_freeze(void)
+{
+    pthread_rwlock_wrlock(&heap.world);
+}
+
+void heap_thaw(void)
+{
+    pthread_rwlock_unlock(&heap.world);
+}
+
+void heap_thaw_in_child(void)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&heap.world, &attr);
+    pthread_rwlockattr_destroy(&attr);
 }
 
 int heap_init(void)
@@ -116,7 +153,7 @@ static struct span *span_new(void)
         return NULL;
     memset(s, 0, sizeof *s);
     s->alloc_bits = s->freed_bits = no_bits;
-    s->mark_bits = (uint64_t *)no_bits;
+    s->mark_bits = no_bits;
     return s;
 }
 
@@ -317,6 +354,9 @@ static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
     }
     span_init(r, r->start, npages, spanclass, bits);
     r->needzero = take_zeroed(r->start, npages);
+    AO_store(&r->sweepgen, heap_sweepgen);
+    if (sc_class_of_span_class(spanclass) == 0)
+        span_list_push(&heap.large, r);
     table_set(page_of(r->start), npages, r);
     AO_store_release(&r->state, SPAN_IN_USE);
     heap.pages_in_use += npages;
@@ -337,18 +377,47 @@ struct span *heap_alloc(size_t npages, unsigned spanclass)
     return s;
 }
 
-void heap_free(struct span *s)
+static void free_locked(struct span *s)
 {
-    heap_lock();
+    if (sc_class_of_span_class(s->spanclass) == 0)
+        span_list_remove(&heap.large, s);
     AO_store(&s->state, SPAN_FREE);
     bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
     s->alloc_bits = s->freed_bits = no_bits;
-    s->mark_bits = (uint64_t *)no_bits;
+    s->mark_bits = no_bits;
     heap.pages_in_use -= s->npages;
     heap.spans_in_use--;
     table_set(page_of(s->start), s->npages, NULL);
     run_insert_coalesced(s);
+}
+
+void heap_free(struct span *s)
+{
+    heap_lock();
+    free_locked(s);
     heap_unlock();
+}
+
+size_t heap_sweep_large(void)
+{
+    size_t freed = 0;
+    AO_t sg = heap_sweepgen;
+    heap_lock();
+    for (struct span *s = heap.large.first, *next; s; s = next) {
+        next = s->next;
+        if (AO_load(&s->sweepgen) == sg)
+            continue;
+        /* The freed bit decides between this sweep and a racing gc_free. */
+        if (!(s->mark_bits[0] & 1) && !span_mark_freed(s, 0, 1)) {
+            freed += s->elemsize;
+            free_locked(s);
+            continue;
+        }
+        AO_store(&s->mark_bits[0], 0);
+        AO_store(&s->sweepgen, sg);
+    }
+    heap_unlock();
+    return freed;
 }
 
 /* ---- observation ---- */

@@ -37,6 +37,13 @@
 #define HEAP_SMALL_RUN_PAGES 128
 
 extern uintptr_t heap_base; /* set once by heap_init, then immutable */
+extern AO_t heap_sweepgen;  /* +2 per cycle, written only with the allocator frozen */
+extern AO_t heap_live;      /* bytes of objects: marked at the last cycle + handed out since */
+extern AO_t heap_trigger;   /* heap_live at which the next cycle starts (collector's) */
+
+/* Called by the allocator when heap_live reached heap_trigger, outside every
+ * allocator lock; the collector defines it. */
+void heap_trigger_hit(void);
 extern AO_t heap_used;      /* committed bytes from heap_base; heap lock stores, anyone loads */
 extern AO_t *heap_spans;    /* page index -> struct span *; heap lock stores, anyone loads */
 
@@ -87,5 +94,27 @@ bool heap_is_valid(void);
 /* The heap lock, for fork handling and tests. */
 void heap_lock(void);
 void heap_unlock(void);
+
+/* The allocator's world lock. Every allocator operation that takes a lock
+ * or changes a span's bitmaps — every slow path — runs between heap_enter
+ * and heap_leave (shared). The collector freezes the allocator (exclusive)
+ * before it stops the world, so no stopped thread is ever in the middle of
+ * such an operation; only allocation fast paths can be interrupted. Lock
+ * order: world lock, then central locks, then the heap lock. */
+void heap_enter(void);
+void heap_leave(void);
+void heap_freeze(void);
+void heap_thaw(void);
+
+/* In a fork child, instead of heap_thaw: an rwlock can only be unlocked by
+ * the thread that locked it, and the child's thread is a new one. */
+void heap_thaw_in_child(void);
+
+/* Sweep every large span not swept for the current heap_sweepgen: free the
+ * unmarked ones, clear the mark of the others. Call between heap_enter and
+ * heap_leave. Returns bytes freed. */
+size_t heap_sweep_large(void);
+
+
 
 #endif /* TRICOLOR_HEAP_H */

@@ -5,9 +5,11 @@
  */
 #include "span.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "../gc/platform.h"
+#include "heap.h"
 
 static uint64_t word_mask(const struct span *s, unsigned w)
 {
@@ -44,13 +46,13 @@ void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclas
     s->nwords = (uint8_t)span_bitmap_words(spanclass, npages);
     s->divmul = sc_class_divmul[cls];
     s->alloc_bits = (AO_t *)bits;
-    s->mark_bits = bits + s->nwords;
+    s->mark_bits = (AO_t *)(bits + s->nwords);
     s->freed_bits = (AO_t *)(bits + 2 * s->nwords);
     s->alloc_cache = 0;
     s->cache_base = 0;
     AO_store(&s->free_pending, 0);
     AO_store(&s->where, SPAN_IN_HEAP);
-    AO_store(&s->sweepgen, 0);
+    AO_store(&s->sweep_fi_gen, 0);
     /* A large span's one object is handed out at once. */
     AO_store(&s->freeindex, cls ? 0 : 1);
 }
@@ -127,6 +129,7 @@ unsigned span_reclaim(struct span *s)
     if (n) {
         AO_store_release(&s->freeindex, 0);
         span_refill_cache(s, 0);
+        AO_fetch_and_add(&heap_live, -(AO_t)n * s->elemsize); /* freed bytes are not live */
     }
     return n;
 }
@@ -170,4 +173,69 @@ bool span_is_valid(const struct span *s)
     if (w >= s->nwords || (s->alloc_cache & (s->alloc_bits[w] | ~word_mask(s, w))))
         return false;
     return s->cache_base + (unsigned)__builtin_ctzll(s->alloc_cache) >= s->freeindex;
+}
+
+bool span_claim_sweep(struct span *s, AO_t sg)
+{
+    for (;;) {
+        AO_t g = AO_load_acquire(&s->sweepgen);
+        if (g == sg)
+            return false;
+        if (g != sg - 1 && AO_compare_and_swap_full(&s->sweepgen, g, sg - 1))
+            return true;
+        sched_yield(); /* another thread is sweeping it: short */
+    }
+}
+
+/* Slots [lo, hi) of word w. */
+static uint64_t range_mask(unsigned w, uint32_t lo, uint32_t hi)
+{
+    return below_mask(w, hi) & ~below_mask(w, lo);
+}
+
+/* What sweeping keeps of word w: marked slots and slots handed out after
+ * the world stopped, minus slots gc_free released (taken now). */
+static uint64_t sweep_keep(struct span *s, unsigned w, uint32_t lo, uint32_t hi)
+{
+    uint64_t taken = take_word(&s->freed_bits[w]);
+    uint64_t old = s->alloc_bits[w] | below_mask(w, (uint32_t)s->freeindex);
+    if (taken & ~old)
+        os_fatal("span %p: freed slots %#llx of word %u were not allocated", (void *)s->start,
+                 (unsigned long long)(taken & ~old), w);
+    return (s->mark_bits[w] | range_mask(w, lo, hi)) & ~taken & old;
+}
+
+unsigned span_sweep(struct span *s, AO_t sg)
+{
+    uint64_t keep[SPAN_BITMAP_WORDS_MAX];
+    bool cached = AO_load(&s->sweep_fi_gen) == sg;
+    uint32_t fi = (uint32_t)s->freeindex;
+    uint32_t lo = cached ? (uint32_t)AO_load(&s->sweep_fi) : fi;
+    unsigned live = 0;
+    AO_store(&s->free_pending, 0);
+    AO_nop_full();
+    for (unsigned w = 0; w < s->nwords; w++) {
+        keep[w] = sweep_keep(s, w, lo, fi);
+        live += (unsigned)__builtin_popcountll(keep[w]);
+    }
+    for (unsigned w = 0; w < s->nwords; w++) {
+        uint64_t old = s->alloc_bits[w] | below_mask(w, fi);
+        if (live)
+            zero_slots(s, w, old & ~keep[w]);
+        AO_store(&s->alloc_bits[w], keep[w]);
+        AO_store(&s->mark_bits[w], 0);
+    }
+    s->needzero = live == 0;
+    AO_store(&s->sweep_fi_gen, 0);
+    AO_store_release(&s->freeindex, 0);
+    span_refill_cache(s, 0);
+    AO_store_release(&s->sweepgen, sg);
+    return live;
+}
+
+void span_clear_if_needed(struct span *s)
+{
+    if (s->needzero)
+        memset((void *)s->start, 0, s->npages << SC_PAGE_SHIFT);
+    s->needzero = 0;
 }

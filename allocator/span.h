@@ -58,7 +58,8 @@ enum span_where {
     SPAN_IN_HEAP,    /* large span, or not yet handed out */
     SPAN_IN_CACHE,   /* owned by one thread cache */
     SPAN_IN_PARTIAL, /* on its central's partial list: has or will have free slots */
-    SPAN_IN_FULL,    /* on its central's full list */
+    SPAN_IN_FULL,    /* on its central's full list (or, if unswept, its unswept list) */
+    SPAN_IN_SWEEP,   /* off every list, being swept by the background sweeper */
 };
 
 /* Fields are grouped by who writes them, one cache line per group, so that
@@ -74,7 +75,7 @@ struct span {
     uint8_t nwords;       /* 64-bit words in each bitmap */
     uint32_t divmul;      /* object index = offset * divmul >> 32 (0 for large: index 0) */
     AO_t *alloc_bits;     /* nwords; owner stores, anyone loads */
-    uint64_t *mark_bits;  /* nwords; the collector's */
+    AO_t *mark_bits;      /* nwords; markers set (CAS), the sweeper clears */
     AO_t *freed_bits;     /* nwords; gc_free sets (CAS), owner takes */
     AO_t state;           /* enum span_state; heap lock writes, anyone loads */
     uint8_t needzero;     /* pages may hold old data (set by the heap at carving) */
@@ -87,7 +88,9 @@ struct span {
     AO_t free_pending __attribute__((aligned(OS_CACHE_LINE))); /* 1 once a free since the
                                              last reclaim was announced */
     AO_t where;           /* enum span_where; owner or central lock writes, anyone loads */
-    AO_t sweepgen;        /* the collector's sweep generation */
+    AO_t sweepgen;        /* sweep state against heap_sweepgen (sweep invariant) */
+    AO_t sweep_fi;        /* freeindex when the world stopped, for a cached span */
+    AO_t sweep_fi_gen;    /* heap_sweepgen for which sweep_fi is valid, else 0 */
     const void *last_owner; /* the cache that last took it; its taker, off-list */
     /* --- list links: heap lock (free runs) or central lock (in use) --- */
     struct span *next, *prev;
@@ -124,6 +127,23 @@ static inline void span_list_remove(struct span_list *l, struct span *s)
         l->last = s->prev;
     s->next = s->prev = NULL;
     l->count--;
+}
+
+/* Move every span of `src` to the end of `dst`. */
+static inline void span_list_splice(struct span_list *dst, struct span_list *src)
+{
+    if (!src->first)
+        return;
+    if (dst->last) {
+        dst->last->next = src->first;
+        src->first->prev = dst->last;
+    } else {
+        dst->first = src->first;
+    }
+    dst->last = src->last;
+    dst->count += src->count;
+    src->first = src->last = NULL;
+    src->count = 0;
 }
 
 /* The most recently pushed span (stack order), or NULL. */
@@ -191,6 +211,52 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
  * freed. Returns 0, or the slots of `mask` that were already freed and not
  * yet reclaimed (a double free; nothing is recorded then). */
 uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask);
+
+/* ---- sweeping (the collector's side of a span) ----
+ *
+ * Sweep invariant, against the global heap_sweepgen `sg` (+2 per cycle):
+ *   s->sweepgen == sg      swept since the last mark
+ *   s->sweepgen == sg - 1  being swept by whoever claimed it
+ *   anything else          not swept since the last mark (an idle thread's
+ *                          cached span may stay so for several cycles; each
+ *                          cycle clears its marks before marking, so they
+ *                          are always those of the latest cycle)
+ * Sweeping makes mark bits the alloc bits, except that the slots a cached
+ * span handed out after the world stopped — [sweep_fi, freeindex), valid
+ * when sweep_fi_gen == sg — stay allocated: they were taken after the
+ * marking looked. Slots freed by gc_free are taken and freed too, freed
+ * slots are cleared (zero invariant), and the mark bits are cleared.
+ */
+
+/* Claim the sweep of `s` for generation `sg`: true when the caller must now
+ * call span_sweep, false when it is swept already (waits while another
+ * thread sweeps it). */
+bool span_claim_sweep(struct span *s, AO_t sg);
+
+/* Sweep a claimed small span (sweep invariant); the caller owns its owner
+ * fields. Allocation restarts at slot 0 (the alloc cache is loaded).
+ * Returns the number of objects left allocated. A span left empty is not
+ * cleared, since it normally goes back to the page heap: whoever keeps it
+ * must clear it whole (needzero is set). */
+unsigned span_sweep(struct span *s, AO_t sg);
+
+/* Owner: establish the zero invariant on a span whose needzero is set (cut
+ * from used pages, or left empty by a sweep): clear it whole. */
+void span_clear_if_needed(struct span *s);
+
+/* Set the mark bit of slot `idx`; true when it was clear. */
+static inline bool span_mark(struct span *s, uint32_t idx)
+{
+    AO_t *w = &s->mark_bits[idx / 64];
+    AO_t bit = (AO_t)1 << (idx % 64);
+    for (;;) {
+        AO_t old = AO_load(w);
+        if (old & bit)
+            return false;
+        if (AO_compare_and_swap(w, old, old | bit))
+            return true;
+    }
+}
 
 /* Owner: a cheap internal consistency check for tests. */
 bool span_is_valid(const struct span *s);

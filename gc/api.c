@@ -14,6 +14,7 @@
 #include "../allocator/cache.h"
 #include "../allocator/central.h"
 #include "../allocator/heap.h"
+#include "collector.h"
 #include "platform.h"
 #include "tricolor.h"
 
@@ -25,11 +26,18 @@ static int init_errno;
 
 static void init_once_body(void)
 {
-    if (heap_init() != 0 || cache_init() != 0) {
+    if (heap_init() != 0 || collect_init() != 0 || threads_init() != 0) {
         init_errno = ENOMEM;
         return;
     }
     init_result = 0;
+}
+
+/* The main thread registers at load time (for a dlopened library: the
+ * thread that loads it). */
+__attribute__((constructor)) static void init_at_load(void)
+{
+    gc_init();
 }
 
 int gc_init(void)
@@ -48,11 +56,18 @@ static void *alloc_large(size_t size, unsigned noscan)
         errno = ENOMEM;
         return NULL;
     }
+    /* Collect first: once the object exists, nothing may run a cycle before
+     * the caller holds the pointer. */
+    if (AO_load(&heap_live) + size >= AO_load(&heap_trigger))
+        heap_trigger_hit();
+    heap_enter();
     struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
+    heap_leave();
     if (!s)
         return NULL;
     if (s->needzero)
         memset((void *)s->start, 0, s->elemsize);
+    AO_fetch_and_add(&heap_live, s->elemsize);
     return (void *)s->start;
 }
 
@@ -62,12 +77,9 @@ static NOINLINE void *alloc_slow(size_t size, unsigned noscan)
         return NULL;
     if (size > SC_MAX_SMALL)
         return alloc_large(size, noscan);
-    struct cache *c = cache_get();
-    if (!c) {
-        errno = ENOMEM;
+    if (!cache_tls && threads_register_self() != 0)
         return NULL;
-    }
-    return cache_alloc(c, sc_span_class(sc_size_to_class(size), noscan));
+    return cache_alloc(cache_tls, sc_span_class(sc_size_to_class(size), noscan));
 }
 
 static inline void *alloc(size_t size, unsigned noscan)
@@ -148,10 +160,14 @@ static void free_object(const char *fn, void *p)
     struct span *s = object_or_die(fn, p, &idx);
     if (span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64)))
         os_fatal("%s(): double free %p", fn, p);
-    if (unlikely(sc_class_of_span_class(s->spanclass) == 0))
+    if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
+        AO_fetch_and_add(&heap_live, -(AO_t)s->elemsize);
+        heap_enter();
         heap_free(s);
-    else
+        heap_leave();
+    } else {
         central_note_free(s);
+    }
 }
 
 void gc_free(void *p)

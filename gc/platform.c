@@ -2,12 +2,18 @@
  * platform.c — Linux implementation of the operating-system contract in
  * platform.h. Kept deliberately thin: no policy, no locks.
  */
+#define _GNU_SOURCE /* pthread_getattr_np, REG_RSP */
 #include "platform.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 void *os_reserve(size_t size)
@@ -66,4 +72,68 @@ void os_warn(const char *fmt, ...)
     va_start(ap, fmt);
     write_line("warning: ", fmt, ap);
     va_end(ap);
+}
+
+int os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return -1;
+    int rc = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return 0;
+}
+
+int os_install_handler(int sig, void (*handler)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, sig);
+    return sigaction(sig, &sa, NULL);
+}
+
+uintptr_t os_context_sp(const void *uc)
+{
+    const ucontext_t *u = uc;
+#if defined(__x86_64__)
+    return (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)u->uc_mcontext.sp;
+#else
+#error "tricolor: unsupported architecture (need the stack pointer of a signal context)"
+#endif
+}
+
+unsigned os_context_regs(const void *uc, uintptr_t *regs, unsigned max)
+{
+    const ucontext_t *u = uc;
+#if defined(__x86_64__)
+    const greg_t *g = u->uc_mcontext.gregs;
+    unsigned n = NGREG < max ? NGREG : max;
+#elif defined(__aarch64__)
+    const unsigned long long *g = u->uc_mcontext.regs;
+    unsigned n = 31 < max ? 31 : max;
+#endif
+    for (unsigned i = 0; i < n; i++)
+        regs[i] = (uintptr_t)g[i];
+    return n;
+}
+
+void os_futex_wait(unsigned *word, unsigned expected)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void os_futex_wake_all(unsigned *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }

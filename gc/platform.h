@@ -9,8 +9,10 @@
 #ifndef TRICOLOR_PLATFORM_H
 #define TRICOLOR_PLATFORM_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define OS_CACHE_LINE 64
 
@@ -41,5 +43,33 @@ __attribute__((noreturn, format(printf, 1, 2))) void os_fatal(const char *fmt, .
 
 /* One line "tricolor: warning: <message>" on stderr. */
 __attribute__((format(printf, 1, 2))) void os_warn(const char *fmt, ...);
+
+/* ---- threads and signals ---- */
+
+/* The calling thread's stack: [*lo, *hi). 0, or -1 when unknown. */
+int os_thread_stack(uintptr_t *lo, uintptr_t *hi);
+
+/* Install `handler` (SA_SIGINFO | SA_RESTART, `sig` blocked while it runs)
+ * for `sig`. 0, or -1 with errno set. */
+int os_install_handler(int sig, void (*handler)(int, siginfo_t *, void *));
+
+/* From the context a signal handler receives: the interrupted stack
+ * pointer, and a copy of the general registers into regs[0..n) (returns
+ * the count copied, at most `max`). Async-signal-safe. */
+uintptr_t os_context_sp(const void *uc);
+unsigned os_context_regs(const void *uc, uintptr_t *regs, unsigned max);
+
+/* Block while *word == expected (a futex); spurious wake-ups possible.
+ * Async-signal-safe. Wake every waiter on word. */
+void os_futex_wait(unsigned *word, unsigned expected);
+void os_futex_wake_all(unsigned *word);
+
+/* Bytes below the stack pointer a leaf function may use without moving it
+ * (the ABI's red zone): scanned too. */
+#if defined(__x86_64__)
+#define OS_RED_ZONE 128
+#else
+#define OS_RED_ZONE 0
+#endif
 
 #endif /* TRICOLOR_PLATFORM_H */

@@ -5,12 +5,19 @@
 # library) and Check. When one is missing and we are root on a Debian-like
 # system, install them (apt-get update first); otherwise stop with one line
 # naming the packages.
+# `deps.sh bench` also wants bdwgc, which the benchmarks compare with.
 PACKAGES="libatomic-ops-dev check pkg-config"
+MODULES="atomic_ops check"
+if [ "${1:-}" = bench ]; then
+    PACKAGES="$PACKAGES libgc-dev"
+    MODULES="$MODULES bdw-gc"
+fi
 
 have_all() {
-    command -v pkg-config >/dev/null 2>&1 &&
-        pkg-config --exists atomic_ops 2>/dev/null &&
-        pkg-config --exists check 2>/dev/null
+    command -v pkg-config >/dev/null 2>&1 || return 1
+    for m in $MODULES; do
+        pkg-config --exists "$m" 2>/dev/null || return 1
+    done
 }
 
 have_all && exit 0
