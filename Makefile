@@ -36,6 +36,7 @@ LIB_SRCS  := $(wildcard gc/*.c allocator/*.c barrier/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 HEADERS   := gc/tricolor.h barrier/tricolor_barrier.h
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree
 
@@ -66,9 +67,15 @@ $(SHARED_LIB): $(LIB_OBJS)
 
 # Tests, examples and tools link the static library: internal symbols stay
 # reachable for unit tests although the shared library hides them.
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC_LIB)
+# Shared objects the suites dlopen (TEST_LIB_DIR tells them where).
+$(BUILD)/tests/lib_%.so: tests/lib_%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests $< -o $@ $(STATIC_LIB) $(CHECK_LIBS) $(LIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -shared $< -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC_LIB) $(TEST_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -DTEST_LIB_DIR='"$(abspath $(BUILD)/tests)"' \
+	    $< -o $@ $(STATIC_LIB) $(CHECK_LIBS) $(LIBS_ALL) -ldl
 
 $(BUILD)/examples/%: examples/%.c $(STATIC_LIB)
 	@mkdir -p $(@D)

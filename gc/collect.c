@@ -173,6 +173,11 @@ static void cycle(void)
     wake_sweeper(); /* (4) */
 }
 
+unsigned long collect_cycles(void)
+{
+    return (unsigned long)AO_load(&gc.cycles);
+}
+
 void heap_trigger_hit(void)
 {
     if (percent_now() < 0 || pthread_mutex_trylock(&gc.lock) != 0)

@@ -93,4 +93,7 @@ void mark_reset(void);
 
 int collect_init(void);
 
+/* Completed cycles since start (tests, statistics). */
+unsigned long collect_cycles(void);
+
 #endif /* TRICOLOR_COLLECTOR_H */
