@@ -82,10 +82,11 @@ static bool pop(uintptr_t *item)
     return true;
 }
 
-/* Shade the object `p` points into, if it is an allocated heap object. */
-static inline void mark_candidate(uintptr_t p)
+/* Shade the object `p` points into, if it is an allocated heap object;
+ * `p` passed the heap range check. */
+static NOINLINE void mark_candidate(uintptr_t p)
 {
-    struct span *s = heap_span_of((const void *)p);
+    struct span *s = (struct span *)AO_load(&heap_spans[(p - heap_base) >> SC_PAGE_SHIFT]);
     if (!s || AO_load(&s->state) != SPAN_IN_USE || p - s->start >= s->npages << SC_PAGE_SHIFT)
         return;
     int32_t idx = span_object_index(s, p);
@@ -97,12 +98,17 @@ static inline void mark_candidate(uintptr_t p)
 }
 
 /* Reads arbitrary words of stacks and globals: no sanitizer may object. */
+/* Most words are not heap addresses: one subtract and compare per word
+ * sorts them out, with the heap's bounds loaded once per range (the heap
+ * cannot grow while the world is stopped). */
 __attribute__((no_sanitize_address, no_sanitize_thread)) void mark_range(uintptr_t lo,
                                                                           uintptr_t hi)
 {
+    uintptr_t base = heap_base, used = AO_load_acquire(&heap_used);
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++)
-        mark_candidate(*w);
+        if (unlikely(*w - base < used))
+            mark_candidate(*w);
 }
 
 /* Scan one work item: a whole small object, or up to MARK_CHUNK of a large
