@@ -1,7 +1,7 @@
 # tricolor — one GNU makefile.
 #
 #   make            libtricolor.a and libtricolor.so in $(BUILD)
-#   make run        build and run the demo (examples/alloc_demo.c)
+#   make run        build and run the demo (examples/linked.c)
 #   make test       the whole test suite: Check suites, the same suites under
 #                   ASan+UBSan, a clang -Werror build, the size-class table
 #                   check and an install + pkg-config round trip
@@ -92,8 +92,8 @@ $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 $(WARN) $< -o $@
 
-run: $(BUILD)/examples/alloc_demo
-	$(BUILD)/examples/alloc_demo
+run: $(BUILD)/examples/linked
+	$(BUILD)/examples/linked
 
 # The whole suite. Sub-makes use their own build directories so that the
 # variants never mix objects.
