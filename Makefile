@@ -46,6 +46,7 @@ DEPS_OK    := $(BUILD)/.deps-ok
 
 .PHONY: all lib run test check run-tests bench bench-deps install sizeclasses clean
 .DELETE_ON_ERROR:
+.SECONDARY: $(TEST_LIBS)
 
 all lib: $(STATIC_LIB) $(SHARED_LIB)
 

@@ -325,12 +325,15 @@ struct start {
     void *arg;
 };
 
+/* Until the new thread is registered, its argument lives only in the start
+ * record: the record is a registered root range for that time. */
 static void *start_registered(void *p)
 {
     struct start st = *(struct start *)p;
-    free(p);
     if (threads_register_self() != 0)
         os_fatal("gc_pthread_create(): cannot register the new thread");
+    gc_remove_roots(p, (struct start *)p + 1);
+    free(p);
     return st.fn(st.arg);
 }
 
@@ -344,8 +347,14 @@ int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*sta
         return EAGAIN;
     st->fn = start;
     st->arg = arg;
-    int rc = pthread_create(thread, attr, start_registered, st);
-    if (rc != 0)
+    if (gc_add_roots(st, st + 1) != 0) {
         free(st);
+        return EAGAIN;
+    }
+    int rc = pthread_create(thread, attr, start_registered, st);
+    if (rc != 0) {
+        gc_remove_roots(st, st + 1);
+        free(st);
+    }
     return rc;
 }
