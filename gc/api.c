@@ -60,15 +60,21 @@ static void *alloc_large(size_t size, unsigned noscan)
      * the caller holds the pointer. */
     if (AO_load(&heap_live) + size >= AO_load(&heap_trigger))
         heap_trigger_hit();
+    /* The address is taken while the world cannot stop (inside the
+     * allocator) into a stack slot the collector scans: outside, the span
+     * struct alone (metadata, never scanned) would know the object. */
+    char *volatile obj = NULL;
     heap_enter();
     struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
+    if (s)
+        obj = (char *)s->start;
     heap_leave();
     if (!s)
         return NULL;
     if (s->needzero)
-        memset((void *)s->start, 0, s->elemsize);
+        memset(obj, 0, s->elemsize);
     AO_fetch_and_add(&heap_live, s->elemsize);
-    return (void *)s->start;
+    return obj;
 }
 
 static NOINLINE void *alloc_slow(size_t size, unsigned noscan)

@@ -218,6 +218,7 @@ int gc_set_percent(int percent)
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&gc.lock);
+    roots_lock();
     heap_freeze();
     threads_fork_prepare();
     heap_lock();
@@ -230,6 +231,7 @@ static void fork_parent(void)
     heap_unlock();
     threads_fork_parent();
     heap_thaw();
+    roots_unlock();
     pthread_mutex_unlock(&gc.lock);
 }
 
@@ -244,6 +246,7 @@ static void fork_child(void)
     pthread_cond_init(&gc.sweeper_wake, NULL);
     gc.sweeper_started = false;
     gc.sweep_requested = false;
+    roots_unlock();
     cache_forget_others(threads_self_cache(), cache_release);
     pthread_mutex_unlock(&gc.lock);
 }

@@ -74,6 +74,10 @@ void roots_scan_globals(void (*scan)(uintptr_t lo, uintptr_t hi));
  * list of writable segments collected: no dlopen or dlclose can run. */
 void roots_with_objects_locked(void (*fn)(void *), void *arg);
 
+/* The lock of the registered ranges (held across fork). */
+void roots_lock(void);
+void roots_unlock(void);
+
 /* Bytes of global roots scanned by the last roots_scan_globals. */
 size_t roots_global_bytes(void);
 

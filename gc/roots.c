@@ -138,6 +138,16 @@ size_t roots_global_bytes(void)
     return roots.global_bytes;
 }
 
+void roots_lock(void)
+{
+    pthread_mutex_lock(&roots.lock);
+}
+
+void roots_unlock(void)
+{
+    pthread_mutex_unlock(&roots.lock);
+}
+
 int gc_add_roots(void *lo, void *hi)
 {
     if (gc_init() != 0)
