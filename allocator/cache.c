@@ -108,16 +108,13 @@ void cache_release(struct cache *c)
 void cache_forget_others(struct cache *keep, void (*release)(struct cache *))
 {
     struct cache *c = caches.all, *next;
-    caches.all = keep;
-    if (keep)
-        keep->next = NULL;
+    caches.all = NULL;
     for (; c; c = next) {
         next = c->next;
-        if (c != keep) {
-            c->next = caches.all;
-            caches.all = c;
-            release(c);
-        }
+        c->next = caches.all;
+        caches.all = c;
+        if (c != keep)
+            release(c); /* unlinks it again */
     }
 }
 

@@ -17,7 +17,7 @@
 
 /* ---- threads (threads.c) ---- */
 
-#define THREAD_MAX_REGS 32
+#define THREAD_MAX_REGS 64 /* general registers + 16 vector registers of 2 words */
 
 struct tls_block {
     uintptr_t lo, hi;
@@ -30,6 +30,7 @@ struct gc_thread {
     pthread_t id;
     uintptr_t stack_hi;            /* top of the stack (it grows down) */
     AO_t stop_sp;                  /* handler: stack pointer when stopped */
+    AO_t stopped_epoch;            /* handler: the world epoch it stopped in */
     uintptr_t regs[THREAD_MAX_REGS]; /* handler: registers when stopped */
     unsigned nregs;
     struct tls_block *tls;         /* static TLS blocks of the loaded objects */

@@ -113,18 +113,26 @@ uintptr_t os_context_sp(const void *uc)
 #endif
 }
 
+/* General registers, then the vector registers: an interrupted thread can
+ * hold a pointer only in one (compilers copy structs and inline memcpy
+ * through them), and their save area sits in the signal frame, below the
+ * stack pointer, where the stack scan does not reach. */
 unsigned os_context_regs(const void *uc, uintptr_t *regs, unsigned max)
 {
     const ucontext_t *u = uc;
+    unsigned n = 0;
 #if defined(__x86_64__)
-    const greg_t *g = u->uc_mcontext.gregs;
-    unsigned n = NGREG < max ? NGREG : max;
+    for (unsigned i = 0; i < NGREG && n < max; i++)
+        regs[n++] = (uintptr_t)u->uc_mcontext.gregs[i];
+    const struct _libc_fpstate *fp = u->uc_mcontext.fpregs;
+    for (unsigned i = 0; fp && i < 16 && n + 2 <= max; i++) {
+        memcpy(&regs[n], &fp->_xmm[i], 16);
+        n += 2;
+    }
 #elif defined(__aarch64__)
-    const unsigned long long *g = u->uc_mcontext.regs;
-    unsigned n = 31 < max ? 31 : max;
+    for (unsigned i = 0; i < 31 && n < max; i++)
+        regs[n++] = (uintptr_t)u->uc_mcontext.regs[i];
 #endif
-    for (unsigned i = 0; i < n; i++)
-        regs[i] = (uintptr_t)g[i];
     return n;
 }
 

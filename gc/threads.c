@@ -64,7 +64,8 @@ static void on_stop_signal(int sig, siginfo_t *info, void *uc)
     unsigned epoch = AO_int_load_acquire(&threads.epoch);
     if (t && (epoch & 1)) {
         t->nregs = os_context_regs(uc, t->regs, THREAD_MAX_REGS);
-        AO_store_release(&t->stop_sp, os_context_sp(uc));
+        AO_store(&t->stop_sp, os_context_sp(uc));
+        AO_store_release(&t->stopped_epoch, epoch);
         sem_post(&threads.ack);
         while (AO_int_load_acquire(&threads.epoch) == epoch)
             os_futex_wait(&threads.epoch, epoch);
@@ -80,6 +81,8 @@ void threads_stop_world(void)
     for (struct gc_thread *t = threads.all; t; t = t->next)
         if (t != self && pthread_kill(t->id, threads.signal) == 0)
             threads.signalled++;
+        else if (t != self)
+            os_fatal("cannot stop thread %lu (pthread_kill failed)", (unsigned long)t->id);
     for (unsigned i = 0; i < threads.signalled;)
         if (sem_wait(&threads.ack) == 0)
             i++;
@@ -108,6 +111,8 @@ void threads_scan(void (*scan)(uintptr_t lo, uintptr_t hi))
         if (t == self) {
             scan_own_stack(t, scan);
         } else {
+            if (AO_load_acquire(&t->stopped_epoch) != threads.epoch)
+                os_fatal("thread %lu is registered but did not stop", (unsigned long)t->id);
             scan((uintptr_t)t->regs, (uintptr_t)(t->regs + t->nregs));
             scan(AO_load_acquire(&t->stop_sp) - OS_RED_ZONE, t->stack_hi);
         }
