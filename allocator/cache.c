@@ -118,6 +118,11 @@ void cache_forget_others(struct cache *keep, void (*release)(struct cache *))
     }
 }
 
+/* The slot handed out last may still be in flight: a thread stopped after
+ * the fast path advanced freeindex but before it formed the object's
+ * address holds only the slot index, which marking cannot follow. So the
+ * protected range starts one slot early (retaining at most that object for
+ * one more cycle). */
 void cache_snapshot(AO_t sg)
 {
     for (struct cache *c = caches.all; c; c = c->next)
@@ -125,7 +130,8 @@ void cache_snapshot(AO_t sg)
             struct span *s = c->alloc[i];
             if (s == &cache_empty_span)
                 continue;
-            AO_store(&s->sweep_fi, AO_load(&s->freeindex));
+            AO_t fi = AO_load(&s->freeindex);
+            AO_store(&s->sweep_fi, fi ? fi - 1 : 0);
             AO_store(&s->sweep_fi_gen, sg);
         }
 }
