@@ -61,8 +61,9 @@ $(BUILD)/obj/%.o: %.c $(wildcard gc/*.h allocator/*.h allocator/*.inc barrier/*.
 $(STATIC_LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libtricolor.so.$(SOVERSION) $(SANFLAGS) -o $@ $^ $(LIBS_ALL)
+$(SHARED_LIB): $(LIB_OBJS) gc/tricolor.map
+	$(CC) -shared -Wl,-soname,libtricolor.so.$(SOVERSION) -Wl,--version-script=gc/tricolor.map \
+	    $(SANFLAGS) -o $@ $(LIB_OBJS) $(LIBS_ALL)
 	ln -sf libtricolor.so.$(VERSION) $(BUILD)/libtricolor.so.$(SOVERSION)
 	ln -sf libtricolor.so.$(VERSION) $(BUILD)/libtricolor.so
 
