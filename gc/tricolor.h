@@ -30,9 +30,11 @@ extern "C" {
 #if defined(__GNUC__)
 #define GC_API_ __attribute__((visibility("default")))
 #define GC_MALLOC_ATTR_ __attribute__((malloc, warn_unused_result))
+#define GC_REALLOC_ATTR_ __attribute__((warn_unused_result)) /* holds copied pointers */
 #else
 #define GC_API_
 #define GC_MALLOC_ATTR_
+#define GC_REALLOC_ATTR_
 #endif
 
 /* Initialise the library. Optional and idempotent: the first allocation
@@ -60,7 +62,7 @@ GC_API_ void *gc_calloc(size_t n, size_t size) GC_MALLOC_ATTR_;
  * failure NULL with errno = ENOMEM and `p` untouched. gc_realloc(NULL, n) is
  * gc_alloc(n); gc_realloc(p, 0) returns a unique minimal object of the same
  * kind. */
-GC_API_ void *gc_realloc(void *p, size_t size) GC_MALLOC_ATTR_;
+GC_API_ void *gc_realloc(void *p, size_t size) GC_REALLOC_ATTR_;
 
 /* A copy of the NUL-terminated string `s` in a noscan object. */
 GC_API_ char *gc_strdup(const char *s) GC_MALLOC_ATTR_;
