@@ -83,7 +83,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
 
-$(BUILD)/tools/bench_%: tools/bench_%.c $(STATIC_LIB)
+$(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
 

@@ -64,15 +64,6 @@ enum kind { SCAN, NOSCAN };
 
 /* ---- small helpers ---- */
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
 /* Why the last check of this thread failed. */
 static __thread char why[256];
 
@@ -210,7 +201,7 @@ struct cnode {
 
 static uint64_t pattern(const void *at, uint64_t seed, size_t k)
 {
-    return mix((uintptr_t)at ^ seed) + k * 0x9e3779b97f4a7c15u;
+    return test_mix((uintptr_t)at ^ seed) + k * 0x9e3779b97f4a7c15u;
 }
 
 static size_t random_words(uint64_t *rng, size_t small_max, size_t large)
@@ -433,7 +424,7 @@ static bool list_ok(const struct lnode *head, size_t n)
         if (i == 0)
             return broken("list longer than %zu nodes", n);
         i--;
-        if (l->value != mix(i))
+        if (l->value != test_mix(i))
             return broken("list node %zu at %p holds %#llx", i, (const void *)l,
                           (unsigned long long)l->value);
     }
@@ -447,7 +438,7 @@ START_TEST(long_list_survives)
     for (size_t i = 0; i < n; i++) {
         struct lnode *l = gc_alloc(sizeof *l);
         require(l != NULL, "allocation failed");
-        l->value = mix(i);
+        l->value = test_mix(i);
         GC_WRITE(l->next, long_list);
         long_list = l;
     }
@@ -480,7 +471,7 @@ static struct tnode *bushy(unsigned levels, uint64_t *next, uint64_t *sum)
 {
     if (!levels)
         return NULL;
-    uint64_t v = mix((*next)++);
+    uint64_t v = test_mix((*next)++);
     *sum += v;
     struct tnode *l = bushy(levels - 1, next, sum);
     struct tnode *r = bushy(levels - 1, next, sum);
@@ -492,7 +483,7 @@ struct tree_shape {
     uint64_t sum;
 };
 
-/* A left-only spine of `depth` nodes (spine node d holds mix(d)), with a
+/* A left-only spine of `depth` nodes (spine node d holds test_mix(d)), with a
  * small complete subtree on the right of every 1000th. */
 static struct tnode *spine_new(size_t depth, struct tree_shape *shape)
 {
@@ -502,8 +493,8 @@ static struct tnode *spine_new(size_t depth, struct tree_shape *shape)
         uint64_t before = next;
         struct tnode *right = d % 1000 == 0 ? bushy(4, &next, &shape->sum) : NULL;
         shape->nodes += 1 + (size_t)(next - before);
-        shape->sum += mix(d);
-        t = tnode_new(mix(d), t, right);
+        shape->sum += test_mix(d);
+        t = tnode_new(test_mix(d), t, right);
     }
     return t;
 }
@@ -512,7 +503,7 @@ static bool spine_ok(const struct tnode *t, size_t depth)
 {
     size_t d = 0;
     for (; t; t = t->left, d++)
-        if (d >= depth || t->value != mix(d))
+        if (d >= depth || t->value != test_mix(d))
             return broken("spine node %zu at %p holds %#llx", d, (const void *)t,
                           (unsigned long long)t->value);
     return d == depth ? true : broken("spine is %zu nodes deep, not %zu", d, depth);
@@ -580,7 +571,7 @@ static bool huge_array_ok(void *const *a, size_t slots)
         }
         if (!object_ok(t, "pointee"))
             return false;
-        if (t->tag != i || t->check != mix(i))
+        if (t->tag != i || t->check != test_mix(i))
             return broken("object of slot %zu at %p overwritten", i, (const void *)t);
     }
     return true;
@@ -595,7 +586,7 @@ START_TEST(huge_pointer_array_survives)
     for (size_t i = 0; i < slots; i += SPARSE_STRIDE) {
         struct tagged *t = gc_alloc(sizeof *t);
         require(t != NULL, "allocation failed");
-        *t = (struct tagged){i, mix(i)};
+        *t = (struct tagged){i, test_mix(i)};
         GC_WRITE(huge_array[i], t);
     }
     gc_collect();
@@ -891,7 +882,7 @@ static void *elem_new(uint64_t tag, size_t j)
     enum kind k = j % 3 == 0 ? NOSCAN : SCAN;
     uint64_t *e = alloc_kind(k, 16 + (j % 4) * 16);
     require(e != NULL, "allocation failed");
-    e[0] = mix(tag + j);
+    e[0] = test_mix(tag + j);
     e[1] = (uintptr_t)e;
     return e;
 }
@@ -905,7 +896,7 @@ static bool chain_ok(const struct chain *c, size_t n)
                           n);
         if (!object_ok(e, "element"))
             return false;
-        if (e[0] != mix(c->tag + j) || e[1] != (uintptr_t)e)
+        if (e[0] != test_mix(c->tag + j) || e[1] != (uintptr_t)e)
             return broken("chain %#llx: element %zu at %p overwritten", (unsigned long long)c->tag,
                           j, (const void *)e);
     }
@@ -945,7 +936,7 @@ static void *chain_main(void *arg)
 START_TEST(realloc_chains_under_collection)
 {
     for (unsigned i = 0; i < CHAINS; i++)
-        chains[i] = (struct chain){.tag = mix(i + 1)};
+        chains[i] = (struct chain){.tag = test_mix(i + 1)};
     unsigned long cycles_before = collect_cycles();
     pthread_t tids[CHAIN_THREADS];
     for (unsigned i = 0; i < CHAIN_THREADS; i++)

@@ -81,15 +81,6 @@ struct node {
     uint64_t payload[];
 };
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
 static size_t node_bytes(uint32_t nwords)
 {
     return sizeof(struct node) + (size_t)nwords * sizeof(uint64_t);
@@ -97,15 +88,15 @@ static size_t node_bytes(uint32_t nwords)
 
 static uint64_t node_sum(const struct node *n)
 {
-    uint64_t h = mix(n->seq ^ (uint64_t)n->len << 32 ^ n->nwords);
-    h = mix(h ^ (uintptr_t)n->next);
-    h = mix(h ^ (uintptr_t)n->data);
+    uint64_t h = test_mix(n->seq ^ (uint64_t)n->len << 32 ^ n->nwords);
+    h = test_mix(h ^ (uintptr_t)n->next);
+    h = test_mix(h ^ (uintptr_t)n->data);
     for (uint32_t i = 0; i < n->nwords; i++)
-        h = mix(h ^ n->payload[i]);
+        h = test_mix(h ^ n->payload[i]);
     for (uint32_t i = 0; i < n->len; i += 8) {
         uint64_t w = 0;
         memcpy(&w, n->data + i, n->len - i < 8 ? n->len - i : 8);
-        h = mix(h ^ w);
+        h = test_mix(h ^ w);
     }
     return h;
 }
@@ -855,7 +846,7 @@ static uint64_t words_sum(const uintptr_t *words, size_t n)
 {
     uint64_t h = 0;
     for (size_t i = 0; i < n; i++)
-        h = mix(h ^ words[i]);
+        h = test_mix(h ^ words[i]);
     return h;
 }
 

@@ -39,19 +39,10 @@ struct obj {
     uint64_t seed;
 };
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
 /* Word k of the pattern of the object at `p`. */
 static uint64_t pattern_word(const struct obj *o, size_t k)
 {
-    return mix((uintptr_t)o->p ^ o->seed) + k * 0x9e3779b97f4a7c15u;
+    return test_mix((uintptr_t)o->p ^ o->seed) + k * 0x9e3779b97f4a7c15u;
 }
 
 static void obj_fill(const struct obj *o)

@@ -54,6 +54,17 @@ static inline void expect_abort(void (*fn)(void *), void *arg, const char *needl
     ck_assert_msg(strchr(out, '\n') == out + len - 1, "not exactly one line: %s", out);
 }
 
+/* A 64-bit finalizer (splitmix64's): spreads every input bit over the whole
+ * result, for checksums and test values. */
+static inline uint64_t test_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
 /* A deterministic generator for test data. */
 static inline uint64_t test_rand(uint64_t *state)
 {

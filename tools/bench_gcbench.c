@@ -29,31 +29,22 @@
  * allocate from tricolor, so it never collects there and the barrier costs
  * them its inline test at most.
  *
- * Measuring. Each selected variant (-v, default all, run in table order)
- * runs in a child process of its own, created by fork(); the parent
- * allocates nothing, so heaps never share a process. The child times
- * the workload alone (CLOCK_MONOTONIC, setup excluded), then reads its own
- * peak RSS and CPU time with getrusage(RUSAGE_SELF) and sends them through a
- * pipe: RUSAGE_CHILDREN would accumulate over all children. A child that
- * crashes, fails a check or runs out of memory is reported as failed. The
- * measurement is repeated (-r, default 3) with the variants interleaved, and
- * of each variant the run with the shortest wall time counts.
+ * Measuring, as bench_child.h describes: each selected variant (-v, default
+ * all, run in table order) runs in a child process of its own, which reports
+ * the workload's wall time (setup excluded), its CPU time and peak RSS. A
+ * child that crashes, fails a check or runs out of memory is reported as
+ * failed. The measurement is repeated (-r, default 3) with the variants
+ * interleaved, and of each variant the run with the shortest wall time counts.
  *
  * Output: one row per variant (wall seconds, CPU seconds, peak RSS), then
  * tricolor's wall time and peak RSS as ratios to each other variant. The
  * exit status is 1 when a variant failed, else 0.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#define BENCH_NAME "bench_gcbench"
 
 #include <gc.h> /* bdwgc; plain <gc.h> would find the collector's internal gc/gc.h */
 
+#include "bench_child.h"
 #include "tricolor.h"
 
 enum {
@@ -84,13 +75,6 @@ struct variant {
 /* The depths of one run: the classic ones less the -s scale. */
 struct depths {
     int stretch, long_lived, min, max;
-};
-
-/* What a child sends its parent. */
-struct result {
-    double seconds;     /* wall time of the workload */
-    double cpu_seconds; /* user + system, the whole child */
-    long peak_rss_kib;
 };
 
 /* ---- the variants ---- */
@@ -143,20 +127,6 @@ static const struct variant variants[] = {
 enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 
 /* ---- the workload ---- */
-
-static __attribute__((noreturn)) void die(const char *what)
-{
-    fprintf(stderr, "bench_gcbench: %s\n", what);
-    exit(2);
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "bench_gcbench: check failed: %s\n", what);
-        exit(1);
-    }
-}
 
 static long tree_size(int depth)
 {
@@ -275,108 +245,24 @@ static void workload(const struct variant *v, const struct depths *d)
     check(array[ARRAY_PROBE] == 1.0 / ARRAY_PROBE, "long-lived array");
 }
 
-/* ---- one variant in a child process ---- */
+/* ---- the variants as bench_child.h sees them ---- */
 
-static double now(void)
+static const char *variant_name(unsigned k)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return variants[k].name;
 }
 
-static double timeval_seconds(struct timeval tv)
+static int variant_setup(unsigned k)
 {
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+    return variants[k].setup();
 }
 
-static __attribute__((noreturn)) void child_main(const struct variant *v, const struct depths *d,
-                                                 int fd)
+static void variant_workload(unsigned k, const void *depths)
 {
-    struct result r;
-    struct rusage ru;
-    if (v->setup() != 0)
-        die("setup failed");
-    double t0 = now();
-    workload(v, d);
-    r.seconds = now() - t0;
-    getrusage(RUSAGE_SELF, &ru);
-    r.cpu_seconds = timeval_seconds(ru.ru_utime) + timeval_seconds(ru.ru_stime);
-    r.peak_rss_kib = ru.ru_maxrss; /* KiB on Linux */
-    if (write(fd, &r, sizeof r) != (ssize_t)sizeof r) /* < PIPE_BUF: never partial */
-        die("cannot report to the parent");
-    exit(0);
+    workload(&variants[k], depths);
 }
 
-/* Print why the child `pid` failed, if it did; 0 when it exited with 0. */
-static int reap(pid_t pid, const char *name)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            die("waitpid failed");
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (WIFSIGNALED(status))
-        fprintf(stderr, "bench_gcbench: %s: killed by signal %d\n", name, WTERMSIG(status));
-    else
-        fprintf(stderr, "bench_gcbench: %s: exit status %d\n", name, WEXITSTATUS(status));
-    return -1;
-}
-
-/* Run variant `v` in a child; 0 with `*r` filled, or -1 when it failed. */
-static int run_variant(const struct variant *v, const struct depths *d, struct result *r)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        die("cannot create a pipe");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("cannot fork");
-    if (pid == 0) {
-        close(fds[0]);
-        child_main(v, d, fds[1]);
-    }
-    close(fds[1]);
-    ssize_t got;
-    while ((got = read(fds[0], r, sizeof *r)) < 0 && errno == EINTR)
-        continue;
-    close(fds[0]);
-    int failed = reap(pid, v->name);
-    return failed || got != (ssize_t)sizeof *r ? -1 : 0;
-}
-
-/* ---- reporting ---- */
-
-static double mib(long kib)
-{
-    return (double)kib / 1024.0;
-}
-
-static void print_row(const struct variant *v, const struct result *r, int ok)
-{
-    if (ok)
-        printf("%-10s %9.3f %9.3f %14.1f\n", v->name, r->seconds, r->cpu_seconds,
-               mib(r->peak_rss_kib));
-    else
-        printf("%-10s %9s %9s %14s\n", v->name, "failed", "-", "-");
-}
-
-/* Row 0 against every other row that ran. */
-static void print_ratios(const struct result *res, const int *ok)
-{
-    char what[64];
-    int header = 0;
-    for (unsigned k = 1; ok[0] && k < NVARIANTS; k++) {
-        if (!ok[k])
-            continue;
-        if (!header++)
-            printf("\n%-20s %9s %14s\n", "ratio", "time", "peak RSS");
-        snprintf(what, sizeof what, "%s / %s", variants[0].name, variants[k].name);
-        printf("%-20s %9.3f %14.3f\n", what, res[0].seconds / res[k].seconds,
-               (double)res[0].peak_rss_kib / (double)res[k].peak_rss_kib);
-    }
-}
+static const struct bench bench = {NVARIANTS, variant_name, variant_setup, variant_workload};
 
 /* ---- options ---- */
 
@@ -400,37 +286,6 @@ static __attribute__((noreturn)) void usage(const char *why)
     exit(why ? 2 : 0);
 }
 
-/* A whole decimal number in [min, max], or exit with usage. */
-static int parse_number(const char *s, int min, int max)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || n < min || n > max)
-        usage("bad number");
-    return (int)n;
-}
-
-static int variant_index(const char *name, size_t len)
-{
-    for (unsigned k = 0; k < NVARIANTS; k++)
-        if (strlen(variants[k].name) == len && strncmp(variants[k].name, name, len) == 0)
-            return (int)k;
-    usage("unknown variant");
-}
-
-static void parse_variants(struct options *o, const char *list)
-{
-    memset(o->selected, 0, sizeof o->selected);
-    for (const char *s = list;; s++) {
-        size_t len = strcspn(s, ",");
-        o->selected[variant_index(s, len)] = 1;
-        s += len;
-        if (*s == '\0')
-            return;
-    }
-}
-
 static void parse_options(struct options *o, int argc, char **argv)
 {
     int opt;
@@ -445,7 +300,7 @@ static void parse_options(struct options *o, int argc, char **argv)
         else if (opt == 'r')
             o->repeats = parse_number(optarg, 1, MAX_REPEATS);
         else if (opt == 'v')
-            parse_variants(o, optarg);
+            parse_variants(&bench, o->selected, optarg);
         else
             usage(opt == 'h' ? NULL : "unknown option or missing value");
     }
@@ -453,42 +308,17 @@ static void parse_options(struct options *o, int argc, char **argv)
         usage("unexpected argument");
 }
 
-/* The fastest of o->repeats runs of each selected variant, variants interleaved; ok[k] is 0
- * when variant k was not selected or any of its runs failed. */
-static void measure(const struct options *o, const struct depths *d, struct result *best, int *ok)
-{
-    struct result r;
-    for (unsigned k = 0; k < NVARIANTS; k++)
-        ok[k] = o->selected[k];
-    for (int rep = 0; rep < o->repeats; rep++) {
-        for (unsigned k = 0; k < NVARIANTS; k++) {
-            if (!ok[k])
-                continue;
-            ok[k] = run_variant(&variants[k], d, &r) == 0;
-            if (ok[k] && (rep == 0 || r.seconds < best[k].seconds))
-                best[k] = r;
-        }
-    }
-}
-
 int main(int argc, char **argv)
 {
     struct options o;
     parse_options(&o, argc, argv);
-    int s = o.scale, failures = 0;
+    int s = o.scale;
     struct depths d = {STRETCH_DEPTH - s, LONG_LIVED_DEPTH - s, MIN_DEPTH - s, MAX_DEPTH - s};
     struct result best[NVARIANTS];
     int ok[NVARIANTS];
     printf("bench_gcbench: stretch tree of depth %d, long-lived tree of depth %d, array of %d"
            " doubles, temporary trees of depth %d..%d, best of %d\n\n",
            d.stretch, d.long_lived, ARRAY_SIZE, d.min, d.max, o.repeats);
-    measure(&o, &d, best, ok);
-    printf("%-10s %9s %9s %14s\n", "variant", "seconds", "cpu s", "peak RSS MiB");
-    for (unsigned k = 0; k < NVARIANTS; k++) {
-        if (o.selected[k])
-            print_row(&variants[k], &best[k], ok[k]);
-        failures += o.selected[k] && !ok[k];
-    }
-    print_ratios(best, ok);
-    return failures ? 1 : 0;
+    bench_measure(&bench, &d, o.selected, o.repeats, best, ok);
+    return bench_report(&bench, o.selected, best, ok) ? 1 : 0;
 }
