@@ -21,7 +21,9 @@
  * stack, and is written with GC_WRITE, so the collector sees exactly the
  * live window of each thread.
  *
- * Measuring. Threads are created first and released together by a barrier;
+ * Measuring. Every measurement runs in a child process of its own, so that
+ * no variant inherits another's heap or collections. Threads are created
+ * first and released together by a barrier;
  * the clock (CLOCK_MONOTONIC) runs from the release to the last join. Each
  * measurement is repeated (-r, default 3) with the variants interleaved, and
  * the fastest run counts. Per-thread cost is wall time / M: the threads run
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tricolor.h"
@@ -170,7 +173,7 @@ static __attribute__((noreturn)) void die(const char *what)
 }
 
 /* Wall seconds for `nthreads` threads running the workload of variant `v`. */
-static double run_once(const struct variant *v, unsigned nthreads, uint64_t allocs)
+static double run_here(const struct variant *v, unsigned nthreads, uint64_t allocs)
 {
     struct worker workers[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
@@ -191,6 +194,32 @@ static double run_once(const struct variant *v, unsigned nthreads, uint64_t allo
     for (unsigned i = 0; i < nthreads; i++)
         if (workers[i].failed)
             die("allocation failed");
+    return t;
+}
+
+/* One measurement in a child process of its own, so that no variant runs
+ * in a heap (or beside collections) that another variant left behind. */
+static double run_once(const struct variant *v, unsigned nthreads, uint64_t allocs)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        die("cannot create a pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        die("cannot fork");
+    if (pid == 0) {
+        close(fds[0]);
+        double t = run_here(v, nthreads, allocs);
+        _exit(write(fds[1], &t, sizeof t) == sizeof t ? 0 : 1);
+    }
+    close(fds[1]);
+    double t;
+    ssize_t got = read(fds[0], &t, sizeof t);
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof t)
+        die("a measuring child failed");
     return t;
 }
 
