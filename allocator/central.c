@@ -216,15 +216,3 @@ void central_note_free(struct span *s)
     if (AO_load(&s->where) == SPAN_IN_FULL)
         rescue(s);
 }
-
-void central_lock_all(void)
-{
-    for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++)
-        pthread_mutex_lock(&centrals[i].lock);
-}
-
-void central_unlock_all(void)
-{
-    for (unsigned i = SC_NUM_SPAN_CLASSES; i-- > 0;)
-        pthread_mutex_unlock(&centrals[i].lock);
-}

@@ -47,8 +47,5 @@ bool central_sweep_one(unsigned spanclass);
  * heap_sweepgen advanced: every central span becomes unswept. */
 void central_flip(void);
 
-/* Lock or unlock every central list (fork handling, tests). */
-void central_lock_all(void);
-void central_unlock_all(void);
 
 #endif /* TRICOLOR_CENTRAL_H */

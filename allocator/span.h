@@ -225,8 +225,9 @@ uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask);
  * span handed out after the world stopped — [sweep_fi, freeindex), valid
  * when sweep_fi_gen == sg — stay allocated: they were taken after the
  * marking looked (sweep_fi includes the slot handed out just before the
- * stop, whose address may not have been formed yet: cache_snapshot). Slots freed by gc_free are taken and freed too, freed
- * slots are cleared (zero invariant), and the mark bits are cleared.
+ * stop, whose address may not have been formed yet: cache_snapshot).
+ * Slots freed by gc_free are taken and freed too, freed slots are cleared
+ * (zero invariant), and the mark bits are cleared.
  */
 
 /* Claim the sweep of `s` for generation `sg`: true when the caller must now
