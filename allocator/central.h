@@ -47,5 +47,4 @@ bool central_sweep_one(unsigned spanclass);
  * heap_sweepgen advanced: every central span becomes unswept. */
 void central_flip(void);
 
-
 #endif /* TRICOLOR_CENTRAL_H */
