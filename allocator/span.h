@@ -146,15 +146,6 @@ static inline void span_list_splice(struct span_list *dst, struct span_list *src
     src->count = 0;
 }
 
-/* The most recently pushed span (stack order), or NULL. */
-static inline struct span *span_list_pop(struct span_list *l)
-{
-    struct span *s = l->first;
-    if (s)
-        span_list_remove(l, s);
-    return s;
-}
-
 /* Lay out a span of `npages` pages at `start` for `spanclass`, all slots free
  * (or, for class 0, one large object allocated). `bits` holds 3 * nwords
  * zeroed words for the alloc, mark and freed bitmaps. */

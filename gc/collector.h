@@ -55,9 +55,6 @@ void threads_start_world(void);
  * (live stack, saved registers, static TLS blocks) to `scan`. */
 void threads_scan(void (*scan)(uintptr_t lo, uintptr_t hi));
 
-/* Number of registered threads (for statistics). */
-unsigned threads_count(void);
-
 /* fork: hold the threads lock across it; in the child keep only the caller. */
 void threads_fork_prepare(void);
 void threads_fork_parent(void);
@@ -78,9 +75,6 @@ void roots_with_objects_locked(void (*fn)(void *), void *arg);
 /* The lock of the registered ranges (held across fork). */
 void roots_lock(void);
 void roots_unlock(void);
-
-/* Bytes of global roots scanned by the last roots_scan_globals. */
-size_t roots_global_bytes(void);
 
 /* ---- marking (mark.c) ---- */
 

@@ -45,7 +45,6 @@ static struct {
     pthread_mutex_t lock;  /* guards user; held by the collector across a stop */
     struct ranges user;    /* lock: gc_add_roots */
     struct ranges objects; /* collector (gc lock): segments of the last walk */
-    size_t global_bytes;   /* collector: bytes scanned by the last scan */
 } roots = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int ranges_push(struct ranges *a, uintptr_t lo, uintptr_t hi)
@@ -120,22 +119,14 @@ void roots_with_objects_locked(void (*fn)(void *), void *arg)
 
 static void scan_all(const struct ranges *a, void (*scan)(uintptr_t, uintptr_t))
 {
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = 0; i < a->n; i++)
         scan(a->r[i].lo, a->r[i].hi);
-        roots.global_bytes += a->r[i].hi - a->r[i].lo;
-    }
 }
 
 void roots_scan_globals(void (*scan)(uintptr_t lo, uintptr_t hi))
 {
-    roots.global_bytes = 0;
     scan_all(&roots.objects, scan);
     scan_all(&roots.user, scan);
-}
-
-size_t roots_global_bytes(void)
-{
-    return roots.global_bytes;
 }
 
 void roots_lock(void)

@@ -45,7 +45,6 @@ static struct {
     pthread_mutex_t lock;     /* guards the list */
     struct gc_thread *all;    /* lock: registered threads */
     struct gc_thread *pool;   /* lock: records of exited threads */
-    unsigned count;           /* lock */
     pthread_key_t exit_key;   /* destructor unregisters a dying thread */
     int signal;               /* GCSIGNAL */
     sem_t ack;                /* a stopped thread posts once */
@@ -121,14 +120,6 @@ void threads_scan(void (*scan)(uintptr_t lo, uintptr_t hi))
     }
 }
 
-unsigned threads_count(void)
-{
-    pthread_mutex_lock(&threads.lock);
-    unsigned n = threads.count;
-    pthread_mutex_unlock(&threads.lock);
-    return n;
-}
-
 /* ---- registration ---- */
 
 struct tls_walk {
@@ -187,7 +178,6 @@ static void link_self(struct gc_thread *t)
     pthread_mutex_lock(&threads.lock);
     t->next = threads.all;
     threads.all = t;
-    threads.count++;
     self = t;
     pthread_mutex_unlock(&threads.lock);
 }
@@ -218,7 +208,6 @@ static void unlink_locked(struct gc_thread *t)
     while (*link != t)
         link = &(*link)->next;
     *link = t->next;
-    threads.count--;
     t->next = threads.pool;
     threads.pool = t;
 }
@@ -259,7 +248,6 @@ void threads_fork_child(void)
 {
     struct gc_thread *me = self, *t = threads.all, *next;
     threads.all = NULL;
-    threads.count = 0;
     for (; t; t = next) {
         next = t->next;
         if (t == me)
@@ -272,7 +260,6 @@ void threads_fork_child(void)
         me->id = pthread_self();
         me->next = NULL;
         threads.all = me;
-        threads.count = 1;
     }
     sem_init(&threads.ack, 0, 0);
     pthread_mutex_unlock(&threads.lock);
