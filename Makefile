@@ -88,7 +88,7 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
 
 # Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
-$(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree: LDLIBS += $(shell pkg-config --libs bdw-gc)
+$(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree: LDLIBS += $(shell pkg-config --libs bdw-gc)
 
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)

@@ -19,7 +19,9 @@
  * collector is one more row whose free function does nothing: the ring is
  * itself an object of the variant under test, reachable from the thread's
  * stack, and is written with GC_WRITE, so the collector sees exactly the
- * live window of each thread.
+ * live window of each thread. bdwgc (Boehm) runs the same loop as one more
+ * row, with its threads created by GC_pthread_create; it has no goal and is
+ * there to compare with, as is the "no-GC floor" row (see floor_alloc).
  *
  * Measuring. Every measurement runs in a child process of its own, so that
  * no variant inherits another's heap or collections. Threads are created
@@ -34,6 +36,9 @@
  * T = 1, then one PASS/MISS line per goal. The goals are informational; the
  * program exits 0 whenever it ran.
  */
+#define GC_THREADS             /* declare bdwgc's thread functions... */
+#define GC_NO_THREAD_REDIRECTS /* ...without renaming pthread_create for every variant */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -43,6 +48,8 @@
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gc.h> /* bdwgc; plain <gc.h> would find the collector's internal gc/gc.h */
 
 #include "tricolor.h"
 
@@ -63,7 +70,9 @@ struct variant {
     const char *name;
     void *(*alloc)(size_t size);
     void (*free)(void *p);
-    double goal; /* time / baseline time, 1 thread */
+    int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    int (*join)(pthread_t, void **);
+    double goal; /* time / baseline time, 1 thread; 0: no goal, shown for comparison */
 };
 
 /* The collector reclaims: dropping the ring's reference is the only "free". */
@@ -72,10 +81,44 @@ static void leave_to_collector(void *p)
     (void)p;
 }
 
+static void *bdwgc_alloc(size_t size)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, GC_init);
+    return GC_MALLOC(size);
+}
+
+/* The floor of any collected heap of the collector's minimum size: a bump
+ * allocator that cycles through a private 4 MiB region and zeroes it 64 KiB
+ * at a time ahead of use, with no collection work at all. Row "no-GC
+ * floor" shows what no collector can beat on this machine. */
+enum { FLOOR_REGION = 4 << 20, FLOOR_ZERO = 64 << 10 };
+static __thread char *floor_region;
+static __thread size_t floor_off;
+
+static void *floor_alloc(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if (!floor_region && !(floor_region = malloc(FLOOR_REGION + FLOOR_ZERO)))
+        return NULL;
+    if (floor_off + size > FLOOR_REGION)
+        floor_off = 0;
+    size_t end = floor_off + size;
+    if (floor_off / FLOOR_ZERO != end / FLOOR_ZERO || floor_off == 0)
+        memset(floor_region + end / FLOOR_ZERO * FLOOR_ZERO, 0, FLOOR_ZERO);
+    void *p = floor_region + floor_off;
+    floor_off = end;
+    return p;
+}
+
 static const struct variant variants[] = {
-    {"malloc+free", malloc, free, 0}, /* the baseline */
-    {"gc_alloc+gc_free", gc_alloc, gc_free, 0.30},
-    {"gc_alloc (collected)", gc_alloc, leave_to_collector, 0.25},
+    {"malloc+free", malloc, free, pthread_create, pthread_join, 0}, /* the baseline */
+    {"gc_alloc+gc_free", gc_alloc, gc_free, pthread_create, pthread_join, 0.30},
+    {"gc_alloc (collected)", gc_alloc, leave_to_collector, pthread_create, pthread_join, 0.25},
+    {"no-GC floor (bump, bulk zero)", floor_alloc, leave_to_collector, pthread_create,
+     pthread_join, 0},
+    {"bdwgc GC_MALLOC (collected)", bdwgc_alloc, leave_to_collector, GC_pthread_create,
+     GC_pthread_join, 0},
 };
 enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 
@@ -179,16 +222,17 @@ static double run_here(const struct variant *v, unsigned nthreads, uint64_t allo
     pthread_t tids[MAX_THREADS];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, nthreads + 1);
+    v->free(v->alloc(1)); /* start the allocator before its threads */
     for (unsigned i = 0; i < nthreads; i++) {
         workers[i] =
             (struct worker){.v = v, .allocs = allocs, .seed = thread_seed(i), .start = &start};
-        if (pthread_create(&tids[i], NULL, worker_main, &workers[i]) != 0)
+        if (v->create(&tids[i], NULL, worker_main, &workers[i]) != 0)
             die("cannot create thread");
     }
     pthread_barrier_wait(&start);
     double t0 = now();
     for (unsigned i = 0; i < nthreads; i++)
-        pthread_join(tids[i], NULL);
+        v->join(tids[i], NULL);
     double t = now() - t0;
     pthread_barrier_destroy(&start);
     for (unsigned i = 0; i < nthreads; i++)
@@ -252,10 +296,10 @@ static int single_thread_index(const struct options *o)
 
 static void print_table(const struct options *o, double best[][NVARIANTS])
 {
-    printf("%7s  %-22s %10s %18s\n", "threads", "allocator", "seconds", "ns/pair/thread");
+    printf("%7s  %-30s %10s %18s\n", "threads", "allocator", "seconds", "ns/pair/thread");
     for (unsigned c = 0; c < o->ncounts; c++)
         for (unsigned v = 0; v < NVARIANTS; v++)
-            printf("%7u  %-22s %10.3f %18.2f\n", o->counts[c], variants[v].name, best[c][v],
+            printf("%7u  %-30s %10.3f %18.2f\n", o->counts[c], variants[v].name, best[c][v],
                    best[c][v] * 1e9 / (double)o->allocs);
 }
 
@@ -289,6 +333,8 @@ static void print_goals(const struct options *o, double best[][NVARIANTS])
         return;
     printf("\n");
     for (unsigned v = 1; v < NVARIANTS; v++) {
+        if (variants[v].goal == 0)
+            continue;
         snprintf(what, sizeof what, "%s / %s time, 1 thread", variants[v].name, variants[0].name);
         print_goal(what, best[one][v] / best[one][0], variants[v].goal);
         for (unsigned c = 0; c < o->ncounts; c++) {
