@@ -38,7 +38,8 @@ HEADERS   := gc/tricolor.h barrier/tricolor_barrier.h
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree
+TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
+             $(BUILD)/tools/bench_latency
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
@@ -88,7 +89,8 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
 
 # Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
-$(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree: LDLIBS += $(shell pkg-config --libs bdw-gc)
+$(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
+    $(BUILD)/tools/bench_latency: LDLIBS += $(shell pkg-config --libs bdw-gc)
 
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
@@ -126,6 +128,8 @@ bench: bench-deps $(TOOLS)
 	$(BUILD)/tools/bench_gcbench
 	$(BUILD)/tools/bench_bintree -d 18
 	$(BUILD)/tools/bench_bintree -d 21
+	$(BUILD)/tools/bench_latency -v A
+	$(BUILD)/tools/bench_latency -v B
 
 bench-deps:
 	@sh tools/deps.sh bench
