@@ -136,6 +136,19 @@ void cache_snapshot(AO_t sg)
         }
 }
 
+void cache_premark_all(void (*grey)(uintptr_t obj))
+{
+    for (struct cache *c = caches.all; c; c = c->next)
+        for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+            struct span *s = c->alloc[i];
+            if (s == &cache_empty_span)
+                continue;
+            int64_t last = span_premark_stopped(s);
+            if (last >= 0)
+                grey(span_object_start(s, (uint32_t)last));
+        }
+}
+
 void cache_clear_stale_marks(AO_t sg)
 {
     for (struct cache *c = caches.all; c; c = c->next)
@@ -189,7 +202,17 @@ void *cache_alloc_slow(struct cache *c, unsigned spanclass)
         return NULL;
     }
     struct span *s = c->alloc[spanclass];
-    c->live_delta += (int64_t)__builtin_popcountll(s->alloc_cache) * (int64_t)s->elemsize;
+    /* Allocate-black, checked after the alloc cache is stored: a cycle that
+     * began before this load finds the cache and marks it itself
+     * (cache_premark_all); one that begins after finds it marked. */
+    AO_nop_full();
+    bool marking = AO_load(&heap_marking);
+    if (marking)
+        span_premark_cache(s);
+    size_t bytes = (size_t)__builtin_popcountll(s->alloc_cache) * s->elemsize;
+    c->live_delta += (int64_t)bytes;
+    if (marking)
+        heap_assist_hook(bytes);
     if (c->live_delta >= LIVE_FLUSH)
         publish_live(c);
     return cache_alloc(c, spanclass);

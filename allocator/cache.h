@@ -73,6 +73,12 @@ void cache_unlock_list(void);
  * design: never another thread's private state). */
 void cache_snapshot(AO_t sg);
 
+/* With the world stopped and the allocator frozen, as marking starts (after
+ * cache_clear_stale_marks): allocate-black for the alloc cache every thread
+ * holds (span_premark_stopped); `grey` gets each span's last handed-out
+ * object. */
+void cache_premark_all(void (*grey)(uintptr_t obj));
+
 /* With the world stopped and the allocator frozen, before marking: clear the
  * mark bits of every cached span not swept since the last flip (an idle
  * thread's span). Their old marks are not needed — the marks of the coming

@@ -32,7 +32,7 @@ static struct {
     uint64_t small_nonempty[HEAP_SMALL_RUN_PAGES / 64]; /* bit i: small_runs[i] nonempty */
     struct span_list large_runs;                     /* runs of >= HEAP_SMALL_RUN_PAGES */
     struct span_list large;                          /* in-use large spans */
-    pthread_rwlock_t world;                          /* the world lock (heap.h) */
+    unsigned world; /* the world lock (heap.h): readers, plus WORLD_FROZEN; futex word */
     struct span *span_pool;                          /* dead span structs, linked by next */
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
     char *meta_next, *meta_end;                      /* metadata bump region */
@@ -40,7 +40,6 @@ static struct {
     size_t pages_in_use, pages_free, spans_in_use;
 } heap = {
     .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
-    .world = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP, /* the collector is not starved */
 };
 
 void heap_lock(void)
@@ -53,33 +52,56 @@ void heap_unlock(void)
     pthread_mutex_unlock(&heap.lock);
 }
 
+/* The world lock is a futex word: the count of threads inside the allocator
+ * plus WORLD_FROZEN while the collector holds or waits for it. A new reader
+ * waits while the bit is set (the collector is never starved); the
+ * collector sets the bit, then waits for the count to drain. Waiting is a
+ * raw futex system call, not a pthread lock, so a waiting thread still
+ * takes the stop signal at once, sanitizers included. */
+#define WORLD_FROZEN 0x80000000u
+
+AO_t heap_marking;
+
 void heap_enter(void)
 {
-    pthread_rwlock_rdlock(&heap.world);
+    for (;;) {
+        unsigned v = AO_int_load_acquire(&heap.world);
+        if (v & WORLD_FROZEN)
+            os_futex_wait(&heap.world, v);
+        else if (AO_int_compare_and_swap_full(&heap.world, v, v + 1))
+            return;
+    }
 }
 
 void heap_leave(void)
 {
-    pthread_rwlock_unlock(&heap.world);
+    unsigned v = AO_int_fetch_and_add_full(&heap.world, (unsigned)-1) - 1;
+    if (v == WORLD_FROZEN)
+        os_futex_wake_all(&heap.world); /* the last reader out lets the collector in */
 }
 
 void heap_freeze(void)
 {
-    pthread_rwlock_wrlock(&heap.world);
+    for (;;) {
+        unsigned v = AO_int_load_acquire(&heap.world);
+        if (v & WORLD_FROZEN)
+            os_futex_wait(&heap.world, v); /* another freezer (fork) */
+        else if (AO_int_compare_and_swap_full(&heap.world, v, v | WORLD_FROZEN))
+            break;
+    }
+    for (unsigned v; (v = AO_int_load_acquire(&heap.world)) != WORLD_FROZEN;)
+        os_futex_wait(&heap.world, v);
 }
 
 void heap_thaw(void)
 {
-    pthread_rwlock_unlock(&heap.world);
+    AO_int_store_release(&heap.world, 0);
+    os_futex_wake_all(&heap.world);
 }
 
 void heap_thaw_in_child(void)
 {
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&heap.world, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    heap_thaw();
 }
 
 int heap_init(void)
@@ -144,6 +166,11 @@ void *heap_meta_alloc(size_t size)
  * a NULL pointer. */
 static AO_t no_bits[SPAN_BITMAP_WORDS_MAX];
 
+/* What the mark and check bitmap pointers of such a span point at: a marker
+ * that raced with the span's death sets its bit here, where no one looks
+ * (and no_bits stays empty). */
+static AO_t sink_bits[SPAN_BITMAP_WORDS_MAX];
+
 static struct span *span_new(void)
 {
     struct span *s = heap.span_pool;
@@ -153,7 +180,7 @@ static struct span *span_new(void)
         return NULL;
     memset(s, 0, sizeof *s);
     s->alloc_bits = s->freed_bits = no_bits;
-    s->mark_bits = no_bits;
+    s->mark_bits = s->check_bits = sink_bits;
     return s;
 }
 
@@ -164,17 +191,17 @@ static void span_dispose(struct span *s)
     heap.span_pool = s;
 }
 
-/* 3 * nwords zeroed words: alloc, mark and freed bitmaps. */
+/* 4 * nwords zeroed words: alloc, mark, freed and check bitmaps. */
 static uint64_t *bits_new(unsigned nwords)
 {
     void **head = &heap.bits_pool[nwords];
     uint64_t *b = *head;
     if (b) {
         *head = *(void **)b;
-        memset(b, 0, 3 * nwords * sizeof *b);
+        memset(b, 0, 4 * nwords * sizeof *b);
         return b;
     }
-    return meta_alloc(3 * nwords * sizeof *b);
+    return meta_alloc(4 * nwords * sizeof *b);
 }
 
 static void bits_dispose(uint64_t *b, unsigned nwords)
@@ -384,7 +411,7 @@ static void free_locked(struct span *s)
     AO_store(&s->state, SPAN_FREE);
     bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
     s->alloc_bits = s->freed_bits = no_bits;
-    s->mark_bits = no_bits;
+    s->mark_bits = s->check_bits = sink_bits;
     heap.pages_in_use -= s->npages;
     heap.spans_in_use--;
     table_set(page_of(s->start), s->npages, NULL);
@@ -418,6 +445,16 @@ size_t heap_sweep_large(void)
     }
     heap_unlock();
     return freed;
+}
+
+void heap_each_span(void (*fn)(struct span *s))
+{
+    size_t pages = AO_load(&heap_used) / PAGE;
+    for (size_t p = 0; p < pages; p++) {
+        struct span *s = table_get(p);
+        if (s && s->start == heap_base + p * PAGE && AO_load(&s->state) == SPAN_IN_USE)
+            fn(s);
+    }
 }
 
 /* ---- observation ---- */

@@ -106,9 +106,21 @@ void heap_leave(void);
 void heap_freeze(void);
 void heap_thaw(void);
 
-/* In a fork child, instead of heap_thaw: an rwlock can only be unlocked by
- * the thread that locked it, and the child's thread is a new one. */
+/* Call fn for every span in use (collector, world stopped and frozen). */
+void heap_each_span(void (*fn)(struct span *s));
+
+/* Defined by the collector: an allocating thread loaded `bytes` of slots
+ * while a cycle marks, and pays its mark assist (outside the world lock). */
+void heap_assist_hook(size_t bytes);
+
+/* In a fork child, instead of heap_thaw. */
 void heap_thaw_in_child(void);
+
+/* 1 from the start of a cycle's marking (world stopped) to its mark
+ * termination (world stopped); the collector writes. While it is set,
+ * objects handed out are marked at once (allocate-black) and no span is
+ * swept: sweeping needs the marks of a finished cycle. */
+extern AO_t heap_marking;
 
 /* Sweep every large span not swept for the current heap_sweepgen: free the
  * unmarked ones, clear the mark of the others. Call between heap_enter and

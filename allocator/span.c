@@ -48,6 +48,7 @@ void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclas
     s->alloc_bits = (AO_t *)bits;
     s->mark_bits = (AO_t *)(bits + s->nwords);
     s->freed_bits = (AO_t *)(bits + 2 * s->nwords);
+    s->check_bits = (AO_t *)(bits + 3 * s->nwords);
     s->alloc_cache = 0;
     s->cache_base = 0;
     AO_store(&s->free_pending, 0);
@@ -205,8 +206,19 @@ static uint64_t sweep_keep(struct span *s, unsigned w, uint32_t lo, uint32_t hi)
     return (s->mark_bits[w] | range_mask(w, lo, hi)) & ~taken & old;
 }
 
+/* While a cycle marks, its marks are incomplete: a sweep now would free what
+ * is only not marked yet. The span counts as swept with nothing freed; its
+ * garbage waits for the next cycle. */
+static unsigned skip_sweep(struct span *s, AO_t sg)
+{
+    AO_store_release(&s->sweepgen, sg);
+    return span_count_allocated(s);
+}
+
 unsigned span_sweep(struct span *s, AO_t sg)
 {
+    if (AO_load(&heap_marking))
+        return skip_sweep(s, sg);
     uint64_t keep[SPAN_BITMAP_WORDS_MAX];
     bool cached = AO_load(&s->sweep_fi_gen) == sg;
     uint32_t fi = (uint32_t)s->freeindex;
@@ -231,6 +243,29 @@ unsigned span_sweep(struct span *s, AO_t sg)
     span_refill_cache(s, 0);
     AO_store_release(&s->sweepgen, sg);
     return live;
+}
+
+void span_premark_cache(struct span *s)
+{
+    if (s->alloc_cache)
+        AO_or_full(&s->mark_bits[s->cache_base / 64], s->alloc_cache);
+}
+
+int64_t span_premark_stopped(struct span *s)
+{
+    span_premark_cache(s);
+    uint32_t fi = (uint32_t)AO_load(&s->freeindex);
+    if (s->cache_base < s->nelems) {
+        unsigned w = s->cache_base / 64;
+        uint32_t hi = s->alloc_cache ? s->cache_base + (uint32_t)__builtin_ctzll(s->alloc_cache)
+                                     : s->cache_base + 64;
+        if (hi > s->nelems)
+            hi = s->nelems;
+        uint64_t inflight = range_mask(w, fi, hi) & ~(uint64_t)AO_load(&s->alloc_bits[w]);
+        if (inflight)
+            AO_or_full(&s->mark_bits[w], inflight);
+    }
+    return fi ? (int64_t)fi - 1 : -1;
 }
 
 void span_clear_if_needed(struct span *s)

@@ -77,6 +77,7 @@ struct span {
     AO_t *alloc_bits;     /* nwords; owner stores, anyone loads */
     AO_t *mark_bits;      /* nwords; markers set (CAS), the sweeper clears */
     AO_t *freed_bits;     /* nwords; gc_free sets (CAS), owner takes */
+    AO_t *check_bits;     /* nwords; the checkmark pass sets (world stopped), clears */
     AO_t state;           /* enum span_state; heap lock writes, anyone loads */
     uint8_t needzero;     /* pages may hold old data (set by the heap at carving) */
     /* --- owner fields (see Ownership) --- */
@@ -148,7 +149,7 @@ static inline void span_list_splice(struct span_list *dst, struct span_list *src
 
 /* Lay out a span of `npages` pages at `start` for `spanclass`, all slots free
  * (or, for class 0, one large object allocated). `bits` holds 3 * nwords
- * zeroed words for the alloc, mark and freed bitmaps. */
+ * zeroed words for the alloc, mark, freed and check bitmaps. */
 void span_init(struct span *s, uintptr_t start, size_t npages, unsigned spanclass,
                uint64_t *bits);
 
@@ -218,7 +219,8 @@ uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask);
  * marking looked (sweep_fi includes the slot handed out just before the
  * stop, whose address may not have been formed yet: cache_snapshot).
  * Slots freed by gc_free are taken and freed too, freed slots are cleared
- * (zero invariant), and the mark bits are cleared.
+ * (zero invariant), and the mark bits are cleared. While a cycle is marking
+ * (heap_marking) a sweep frees nothing: it only records the span as swept.
  */
 
 /* Claim the sweep of `s` for generation `sg`: true when the caller must now
@@ -233,14 +235,27 @@ bool span_claim_sweep(struct span *s, AO_t sg);
  * must clear it whole (needzero is set). */
 unsigned span_sweep(struct span *s, AO_t sg);
 
+/* Allocate-black for a whole alloc cache: mark every slot the owner may hand
+ * out from it (they are free, so zero: black needs no scan). */
+void span_premark_cache(struct span *s);
+
+/* The same for a span cached by a stopped thread, at the start of marking
+ * (the collector reads the owner fields, writes only mark bits). The
+ * thread may be stopped inside the fast path, with a slot taken from the
+ * alloc cache but freeindex not advanced yet: every free slot between
+ * freeindex and the cache's lowest slot is that slot, and is marked black
+ * too. Returns the slot handed out last (freeindex - 1), whose address the
+ * thread may not have formed yet: the caller must shade it grey. -1: none. */
+int64_t span_premark_stopped(struct span *s);
+
 /* Owner: establish the zero invariant on a span whose needzero is set (cut
  * from used pages, or left empty by a sweep): clear it whole. */
 void span_clear_if_needed(struct span *s);
 
-/* Set the mark bit of slot `idx`; true when it was clear. */
-static inline bool span_mark(struct span *s, uint32_t idx)
+/* Set bit `idx` of bitmap `bits` (atomic); true when it was clear. */
+static inline bool span_set_bit(AO_t *bits, uint32_t idx)
 {
-    AO_t *w = &s->mark_bits[idx / 64];
+    AO_t *w = &bits[idx / 64];
     AO_t bit = (AO_t)1 << (idx % 64);
     for (;;) {
         AO_t old = AO_load(w);
@@ -249,6 +264,12 @@ static inline bool span_mark(struct span *s, uint32_t idx)
         if (AO_compare_and_swap(w, old, old | bit))
             return true;
     }
+}
+
+/* Set the mark bit of slot `idx`; true when it was clear. */
+static inline bool span_mark(struct span *s, uint32_t idx)
+{
+    return span_set_bit(s->mark_bits, idx);
 }
 
 /* Owner: a cheap internal consistency check for tests. */

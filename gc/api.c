@@ -68,12 +68,17 @@ static void *alloc_large(size_t size, unsigned noscan)
     struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
     if (s)
         obj = (char *)s->start;
+    bool marking = AO_load(&heap_marking);
+    if (s && marking)
+        AO_or_full(&s->mark_bits[0], 1); /* allocate-black: the world cannot stop here */
     heap_leave();
     if (!s)
         return NULL;
     if (s->needzero)
         memset(obj, 0, s->elemsize);
     AO_fetch_and_add(&heap_live, s->elemsize);
+    if (marking)
+        heap_assist_hook(s->elemsize);
     return obj;
 }
 
@@ -164,7 +169,12 @@ static void free_object(const char *fn, void *p)
 {
     uint32_t idx;
     struct span *s = object_or_die(fn, p, &idx);
-    if (span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64)))
+    /* Freeing deletes every pointer the object holds: while a cycle marks,
+     * they are shaded first (the snapshot invariant, collect.c). */
+    struct gc_thread *t = barrier_bulk_begin(p, sc_noscan(s->spanclass) ? 0 : s->elemsize);
+    uint64_t twice = span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64));
+    barrier_bulk_end(t);
+    if (twice)
         os_fatal("%s(): double free %p", fn, p);
     if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
         AO_fetch_and_add(&heap_live, -(AO_t)s->elemsize);
@@ -225,7 +235,7 @@ void *gc_realloc(void *p, size_t size)
     void *q = alloc(size, sc_noscan(s->spanclass));
     if (!q)
         return NULL;
-    memcpy(q, p, size < old ? size : old);
+    gc_memcpy(q, p, size < old ? size : old);
     free_object("gc_realloc", p);
     return q;
 }

@@ -1,35 +1,56 @@
 /*
- * collect.c — the collection cycle.
+ * collect.c — the collection cycle (DESIGN.md §4).
  *
- *   GC off ──trigger──▶ (1) sweep termination   finish sweeping what the last
- *                                                cycle left (concurrently)
- *                       (2) mark                 stop the world: scan every
- *                                                root, mark everything reachable
- *                       (3) mark termination     still stopped: flip the sweep
- *                                                generation, compute the trigger
- *                       (4) sweep                world running: the background
- *                                                sweeper and lazy sweeping (a
- *                                                span is swept before reuse)
+ *   GC off ──trigger──▶ (1) sweep termination   finish sweeping; then, world
+ *                                                stopped: snapshot the roots
+ *                                                (greyed), barrier on,
+ *                                                allocate black
+ *                       (2) mark                 world running: background
+ *                                                workers and mark assists
+ *                                                drain the grey work
+ *                       (3) mark termination     world stopped: rescan thread
+ *                                                roots, take the barrier
+ *                                                buffers, prove no grey is
+ *                                                left (else back to 2);
+ *                                                barrier off; flip sweepgen;
+ *                                                next trigger
+ *                       (4) sweep                world running: background
+ *                                                sweeper, lazy sweeping
  *
- * Marking stops the world (threads.c) after freezing the allocator (no
- * thread is inside an allocator slow path, so all span lists and bitmaps are
- * consistent; only allocation fast paths can be interrupted, and the sweep
- * invariant of span.h keeps what they hand out). The whole stop happens
- * with the dynamic loader's object list locked (roots.c), so the writable
- * segments scanned are exactly those loaded.
+ * SNAPSHOT INVARIANT (SATB): every object that was reachable at the moment
+ * the roots were snapshotted in (1), and every object allocated since, is
+ * marked by the end of (2). It holds because (a) the snapshot greys every
+ * object the roots point at; (b) a pointer deleted from the heap during (2)
+ * is shaded first (GC_WRITE, bulk barriers) — or, if the deleting thread
+ * was stopped between its check and its store, the old value is still in
+ * its registers or stack, which (1) and (3) scan; (c) objects handed out
+ * during (2) are marked when their alloc cache is loaded or their span is
+ * made (allocate-black, cache.c and api.c); (d) marking ends only when no
+ * grey object is left in any work buffer, marker or barrier buffer
+ * (mark.c's termination condition, checked with the world stopped).
+ *
+ * Who runs it. A collector thread (not registered, never stopped) runs
+ * cycles when the heap reaches its trigger or gc_collect asks; it is also
+ * the first background mark worker. Background workers take 25% of GCPROCS
+ * CPUs: round(0.25 P) dedicated workers, or, when that rounding is off by
+ * more than 30%, one fewer plus a fractional worker that marks only its
+ * share of the wall time. Allocating threads pay mark assists in
+ * proportion to what they allocate while the cycle marks.
+ *
+ * Trigger and goal (GOGC-style): heap goal = marked + marked·GCPERCENT/100,
+ * at least 4 MiB·GCPERCENT/100; the cycle starts at 7/8 of the way from
+ * marked to goal, so that concurrent marking finishes before the goal.
  *
  * Lock order: gc lock, loader lock, roots lock, the allocator's world lock,
  * threads lock, then the allocator's own locks.
- *
- * Trigger (GOGC-style): the next cycle starts when heap_live, the bytes of
- * objects marked by the last cycle plus those handed out since, reaches
- * marked + marked * GCPERCENT / 100, and at least 4 MiB * GCPERCENT / 100.
- * GCPERCENT=off (or gc_set_percent(-1)) leaves only gc_collect.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../allocator/central.h"
 #include "../allocator/heap.h"
@@ -37,23 +58,64 @@
 #include "platform.h"
 #include "tricolor.h"
 
-#define MIN_HEAP ((AO_t)4 << 20)
+#define MIN_HEAP        ((AO_t)4 << 20)
+#define WORKER_SLICE    ((size_t)64 << 10)  /* bytes scanned between checks */
+#define ASSIST_MIN      ((size_t)64 << 10)  /* an assist scans at least this */
+#define STW_DRAIN       ((size_t)256 << 10) /* grey work finished inside (3) */
+#define MAX_WORKERS     64
+#define PAUSE_HISTORY   256
 
 static struct {
-    pthread_mutex_t lock;   /* one cycle at a time */
-    AO_t percent;           /* (AO_t)(int) GCPERCENT; negative: automatic cycles off */
-    AO_t marked;            /* bytes marked by the last cycle; gc lock writes */
-    AO_t cycles;            /* completed cycles; gc lock writes */
+    pthread_mutex_t lock;      /* one cycle at a time (held by the collector thread) */
+    AO_t percent;              /* (AO_t)(int) GCPERCENT; negative: automatic cycles off */
+    AO_t marked;               /* bytes marked by the last cycle */
+    AO_t goal;                 /* heap goal of the running or next cycle */
+    AO_t cycles;               /* completed cycles */
+    AO_t live_at_start;        /* heap_live when (1) stopped the world */
+    AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
+    AO_t bg_credit;            /* bytes scanned by workers, not yet taken by assists */
+    AO_t mark_phase;           /* 1 during (2): workers mark */
+    /* requests: req_lock */
+    pthread_mutex_t req_lock;
+    pthread_cond_t req_wake;   /* the collector thread waits for a request */
+    pthread_cond_t req_done;   /* gc_collect waits for its cycle */
+    unsigned long requested;   /* cycles asked for */
+    unsigned long started;     /* cycles started */
+    unsigned long finished;    /* cycles finished */
+    bool collector_started;
+    /* workers */
+    unsigned procs;            /* GCPROCS */
+    unsigned dedicated;        /* dedicated workers, the collector thread included */
+    double fractional;         /* CPU share of the fractional worker, 0 if none */
+    /* sweeper: sweeper_lock */
     pthread_mutex_t sweeper_lock;
-    pthread_cond_t sweeper_wake; /* sweeper_lock */
-    bool sweeper_started;        /* sweeper_lock */
-    bool sweep_requested;        /* sweeper_lock */
+    pthread_cond_t sweeper_wake;
+    bool sweeper_started;
+    bool sweep_requested;
+    /* debug modes (GCDEBUG) */
+    int checkmark;
+    int stoptheworld;
+    /* pauses: the collector thread writes, readers take pause_lock */
+    pthread_mutex_t pause_lock;
+    uint64_t pause_ns[PAUSE_HISTORY];
+    unsigned long npauses;
 } gc = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .percent = 100,
+    .req_lock = PTHREAD_MUTEX_INITIALIZER,
+    .req_wake = PTHREAD_COND_INITIALIZER,
+    .req_done = PTHREAD_COND_INITIALIZER,
     .sweeper_lock = PTHREAD_MUTEX_INITIALIZER,
     .sweeper_wake = PTHREAD_COND_INITIALIZER,
+    .pause_lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- pacing ---- */
 
@@ -62,9 +124,8 @@ static int percent_now(void)
     return (int)(long)AO_load(&gc.percent);
 }
 
-/* The heap size at which the next cycle starts, for a live heap of
- * `marked` bytes (pure). */
-static AO_t trigger_for(AO_t marked, int percent)
+/* The heap goal for a live heap of `marked` bytes (pure). */
+static AO_t goal_for(AO_t marked, int percent)
 {
     if (percent < 0)
         return ~(AO_t)0;
@@ -73,9 +134,85 @@ static AO_t trigger_for(AO_t marked, int percent)
     return goal > floor ? goal : floor;
 }
 
+/* Where the cycle for that goal starts: 7/8 of the way there (pure). */
+static AO_t trigger_for(AO_t marked, AO_t goal)
+{
+    if (goal == ~(AO_t)0)
+        return goal;
+    return goal > marked ? marked + (goal - marked) / 8 * 7 : goal;
+}
+
 static void set_trigger(void)
 {
-    AO_store(&heap_trigger, trigger_for(AO_load(&gc.marked), percent_now()));
+    AO_t marked = AO_load(&gc.marked);
+    AO_t goal = goal_for(marked, percent_now());
+    AO_store(&gc.goal, goal);
+    AO_store(&heap_trigger, trigger_for(marked, goal));
+}
+
+/* At (1): scan work expected (last cycle's marked bytes, at least 1 MiB)
+ * over the allocation left before the goal. */
+static void set_assist_ratio(void)
+{
+    AO_t live = AO_load(&heap_live), goal = AO_load(&gc.goal);
+    AO_t work = AO_load(&gc.marked) > ((AO_t)1 << 20) ? AO_load(&gc.marked) : (AO_t)1 << 20;
+    AO_t runway = goal > live + ((AO_t)1 << 20) ? goal - live : (AO_t)1 << 20;
+    AO_store(&gc.assist_ratio_x1024, work * 1024 / runway);
+}
+
+/* ---- pauses ---- */
+
+static void record_pause(uint64_t ns)
+{
+    pthread_mutex_lock(&gc.pause_lock);
+    gc.pause_ns[gc.npauses % PAUSE_HISTORY] = ns;
+    gc.npauses++;
+    pthread_mutex_unlock(&gc.pause_lock);
+}
+
+size_t gc_read_pauses(uint64_t *ns, size_t max)
+{
+    pthread_mutex_lock(&gc.pause_lock);
+    unsigned long n = gc.npauses < PAUSE_HISTORY ? gc.npauses : PAUSE_HISTORY;
+    if (max > n)
+        max = n;
+    for (size_t i = 0; i < max; i++)
+        ns[i] = gc.pause_ns[(gc.npauses - max + i) % PAUSE_HISTORY];
+    pthread_mutex_unlock(&gc.pause_lock);
+    return max;
+}
+
+unsigned long collect_pauses(void)
+{
+    pthread_mutex_lock(&gc.pause_lock);
+    unsigned long n = gc.npauses;
+    pthread_mutex_unlock(&gc.pause_lock);
+    return n;
+}
+
+/* Stop the world for a pause; returns the start time. With `wait_bulk`,
+ * a thread stopped inside a bulk barrier makes it start again and retry
+ * (barrier.c). */
+static uint64_t stop(bool wait_bulk)
+{
+    for (;;) {
+        heap_freeze();
+        uint64_t t0 = now_ns();
+        threads_stop_world();
+        if (!wait_bulk || !threads_any_in_bulk())
+            return t0;
+        threads_start_world();
+        heap_thaw();
+        record_pause(now_ns() - t0);
+        sched_yield();
+    }
+}
+
+static void start(uint64_t t0)
+{
+    threads_start_world();
+    heap_thaw();
+    record_pause(now_ns() - t0);
 }
 
 /* ---- sweeping ---- */
@@ -97,6 +234,17 @@ static void sweep_all(void)
     heap_leave();
 }
 
+/* gcstoptheworld=2: sweep inside the pause (allocator frozen: the caller
+ * owns every central list and the page heap). Cached spans are swept by
+ * their owners as always. */
+static void sweep_all_stopped(void)
+{
+    for (unsigned sc = 0; sc < SC_NUM_SPAN_CLASSES; sc++)
+        while (central_sweep_one(sc))
+            ;
+    heap_sweep_large();
+}
+
 static void *sweeper_main(void *arg)
 {
     (void)arg;
@@ -112,63 +260,300 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+static bool start_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
 /* Ask the background sweeper for a pass, starting it the first time. */
 static void wake_sweeper(void)
 {
     pthread_mutex_lock(&gc.sweeper_lock);
     gc.sweep_requested = true;
-    if (!gc.sweeper_started) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        gc.sweeper_started = pthread_create(&t, &attr, sweeper_main, NULL) == 0;
-        pthread_attr_destroy(&attr);
-    }
+    if (!gc.sweeper_started)
+        gc.sweeper_started = start_detached(sweeper_main, NULL);
     pthread_cond_signal(&gc.sweeper_wake);
     pthread_mutex_unlock(&gc.sweeper_lock);
 }
 
-/* ---- the cycle ---- */
+/* ---- roots, and what checkmark remembers of them ---- */
 
-static void scan_roots(void)
+static struct marker *root_marker;
+
+static void scan_root(uintptr_t lo, uintptr_t hi)
 {
-    threads_scan(mark_range);
-    roots_scan_globals(mark_range);
+    mark_range(root_marker, lo, hi);
 }
 
-/* (3) with the world stopped: every span now needs a sweep. */
+static void grey_object(uintptr_t obj)
+{
+    mark_pointer(root_marker, obj);
+}
+
+/* Objects the snapshot's roots pointed at (gccheckmark only); collector. */
+static struct {
+    uintptr_t *obj;
+    size_t n, cap;
+} snap;
+
+static void record_root(uintptr_t obj)
+{
+    if (snap.n == snap.cap) {
+        size_t cap = snap.cap ? 2 * snap.cap : 4096;
+        uintptr_t *grown = os_alloc_meta(cap * sizeof *grown);
+        if (!grown)
+            os_fatal("gccheckmark: out of memory for the root list");
+        if (snap.n)
+            memcpy(grown, snap.obj, snap.n * sizeof *grown);
+        if (snap.obj)
+            os_release(snap.obj, snap.cap * sizeof *snap.obj);
+        snap.obj = grown;
+        snap.cap = cap;
+    }
+    snap.obj[snap.n++] = obj;
+}
+
+/* ---- (1) sweep termination and the snapshot ---- */
+
+struct cycle_state {
+    struct marker m;  /* the collector thread's marker */
+    uint64_t t0;      /* start of the pause in progress */
+};
+
+/* World stopped, allocator frozen: grey the roots, turn the barrier on. */
+static void snapshot(void *arg)
+{
+    struct cycle_state *cs = arg;
+    cs->t0 = stop(true);
+    AO_store(&gc.live_at_start, AO_load(&heap_live));
+    cache_clear_stale_marks(heap_sweepgen);
+    mark_reset();
+    snap.n = 0;
+    marker_begin(&cs->m);
+    cs->m.record = gc.checkmark ? record_root : NULL;
+    root_marker = &cs->m;
+    cache_premark_all(grey_object);
+    threads_scan(scan_root);
+    roots_scan_globals(scan_root);
+    cs->m.record = NULL;
+    AO_store(&heap_marking, 1);
+    barrier_set(!gc.stoptheworld, AO_load(&gc.cycles) + 1);
+    set_assist_ratio();
+    AO_store(&gc.bg_credit, 0);
+}
+
+/* ---- (2) concurrent mark ---- */
+
+static void *worker_main(void *arg);
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    unsigned started;
+    unsigned long epoch; /* lock: bumped at each mark start */
+} workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void wake_workers(void)
+{
+    pthread_mutex_lock(&workers.lock);
+    while (workers.started + 1 < gc.dedicated + (gc.fractional > 0)) {
+        if (!start_detached(worker_main, (void *)(uintptr_t)(workers.started + 1)))
+            break;
+        workers.started++;
+    }
+    workers.epoch++;
+    pthread_cond_broadcast(&workers.wake);
+    pthread_mutex_unlock(&workers.lock);
+}
+
+static void sleep_us(unsigned us)
+{
+    struct timespec ts = {0, (long)us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Mark as a background worker until no grey work is left; a fractional
+ * worker (share < 1) keeps its marking time to `share` of the wall time.
+ * `m` has begun; it has ended on return. */
+static void background_mark(struct marker *m, double share)
+{
+    uint64_t begin = now_ns(), busy = 0;
+    while (AO_load(&gc.mark_phase)) {
+        if (share < 1 && (double)busy > share * (double)(now_ns() - begin)) {
+            sleep_us(500);
+            continue;
+        }
+        uint64_t t = now_ns();
+        size_t before = m->scanned;
+        bool drained = mark_drain(m, WORKER_SLICE);
+        AO_fetch_and_add(&gc.bg_credit, m->scanned - before);
+        busy += now_ns() - t;
+        if (drained) {
+            marker_end(m);
+            if (mark_done())
+                return;
+            while (AO_load(&gc.mark_phase) && !mark_has_work() && !mark_done())
+                sleep_us(50);
+            marker_begin(m);
+        }
+    }
+    marker_end(m);
+}
+
+/* Worker i (the collector thread is worker 0): dedicated or fractional. */
+static double worker_share(unsigned i)
+{
+    return i < gc.dedicated ? 1.0 : gc.fractional;
+}
+
+static void *worker_main(void *arg)
+{
+    double share = worker_share((unsigned)(uintptr_t)arg);
+    unsigned long seen = 0;
+    pthread_mutex_lock(&workers.lock);
+    for (;;) {
+        while (workers.epoch == seen)
+            pthread_cond_wait(&workers.wake, &workers.lock);
+        seen = workers.epoch;
+        pthread_mutex_unlock(&workers.lock);
+        struct marker m;
+        marker_begin(&m);
+        background_mark(&m, share);
+        pthread_mutex_lock(&workers.lock);
+    }
+    return NULL;
+}
+
+void collect_assist(size_t bytes)
+{
+    if (!AO_load(&gc.mark_phase))
+        return;
+    size_t debt = bytes * AO_load(&gc.assist_ratio_x1024) / 1024;
+    /* Background credit first. */
+    for (AO_t c; debt && (c = AO_load(&gc.bg_credit)) != 0;) {
+        AO_t take = c < debt ? c : debt;
+        if (AO_compare_and_swap(&gc.bg_credit, c, c - take))
+            debt -= take;
+    }
+    if (debt == 0 || !mark_has_work())
+        return; /* paid, or nothing to scan: never wait for work */
+    struct marker m;
+    marker_begin(&m);
+    mark_drain(&m, debt > ASSIST_MIN ? debt : ASSIST_MIN);
+    marker_end(&m);
+}
+
+/* The collector thread's part of (2): mark until done. */
+static void concurrent_mark(struct cycle_state *cs)
+{
+    AO_store(&gc.mark_phase, 1);
+    wake_workers();
+    background_mark(&cs->m, worker_share(0));
+    while (!mark_done())
+        sleep_us(50);
+    AO_store(&gc.mark_phase, 0);
+}
+
+/* ---- (3) mark termination ---- */
+
+static void take_barrier_buffer(const struct barrier_buf *b)
+{
+    if (AO_load(&b->cycle) != AO_load(&barrier_cycle))
+        return;
+    AO_t n = AO_load_acquire(&b->n);
+    for (AO_t i = 0; i < n && i < BARRIER_ENTRIES; i++)
+        mark_pointer(root_marker, AO_load(&b->entry[i]));
+}
+
+/* World stopped: rescan what threads hold, take the barrier buffers, finish
+ * a little grey work. True when no grey object is left anywhere. */
+static bool terminate_mark(struct cycle_state *cs)
+{
+    marker_begin(&cs->m);
+    root_marker = &cs->m;
+    threads_scan(scan_root);
+    threads_each_barrier(take_barrier_buffer);
+    bool drained = mark_drain(&cs->m, STW_DRAIN);
+    marker_end(&cs->m);
+    return drained && mark_done();
+}
+
+static void clear_check_bits(struct span *s)
+{
+    memset((void *)s->check_bits, 0, s->nwords * sizeof *s->check_bits);
+}
+
+/* gccheckmark: mark again from the snapshot's root objects into the check
+ * bits; an object reached without a mark bit aborts (mark.c). */
+static void checkmark(void)
+{
+    heap_each_span(clear_check_bits);
+    mark_set_check(true);
+    struct marker m;
+    marker_begin(&m);
+    for (size_t i = 0; i < snap.n; i++)
+        mark_pointer(&m, snap.obj[i]);
+    while (!mark_drain(&m, ~(size_t)0))
+        ;
+    marker_end(&m);
+    mark_set_check(false);
+}
+
+/* With the world stopped after termination: every span now needs a sweep. */
 static void flip(void)
 {
+    if (gc.checkmark)
+        checkmark();
+    barrier_set(false, AO_load(&barrier_cycle));
+    AO_store(&heap_marking, 0);
     AO_t sg = heap_sweepgen + 2;
     AO_store(&heap_sweepgen, sg);
     central_flip();
     cache_snapshot(sg);
-    AO_store(&gc.marked, mark_marked_bytes());
-    AO_store(&heap_live, mark_marked_bytes());
+    AO_t marked = mark_marked_bytes(), live = AO_load(&heap_live);
+    AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
+    AO_store(&gc.marked, marked);
+    AO_store(&heap_live, marked + during);
     set_trigger();
 }
 
-/* (2) and (3); runs with the loader's list locked. */
-static void stop_and_mark(void *arg)
+/* (2) and (3) until termination holds. */
+static void mark_and_terminate(struct cycle_state *cs)
 {
-    (void)arg;
-    heap_freeze();
-    threads_stop_world();
-    cache_clear_stale_marks(heap_sweepgen);
-    mark_reset();
-    scan_roots();
-    mark_drain();
+    if (gc.stoptheworld) {
+        while (!mark_drain(&cs->m, ~(size_t)0))
+            ;
+        marker_end(&cs->m);
+    } else {
+        start(cs->t0);
+        concurrent_mark(cs);
+        cs->t0 = stop(true);
+    }
+    while (!terminate_mark(cs)) {
+        start(cs->t0);
+        marker_begin(&cs->m);
+        concurrent_mark(cs);
+        cs->t0 = stop(true);
+    }
     flip();
-    threads_start_world();
-    heap_thaw();
+    if (gc.stoptheworld > 1)
+        sweep_all_stopped();
+    start(cs->t0);
 }
 
 /* A whole cycle; the caller holds the gc lock. */
 static void cycle(void)
 {
-    sweep_all(); /* (1) */
-    roots_with_objects_locked(stop_and_mark, NULL);
+    struct cycle_state cs;
+    sweep_all(); /* (1), the part that needs no stop */
+    roots_with_objects_locked(snapshot, &cs);
+    mark_and_terminate(&cs);
     AO_store(&gc.cycles, gc.cycles + 1);
     wake_sweeper(); /* (4) */
 }
@@ -178,27 +563,92 @@ unsigned long collect_cycles(void)
     return (unsigned long)AO_load(&gc.cycles);
 }
 
+/* ---- the collector thread and requests ---- */
+
+static void *collector_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gc.req_lock);
+    for (;;) {
+        while (gc.finished >= gc.requested)
+            pthread_cond_wait(&gc.req_wake, &gc.req_lock);
+        gc.started++;
+        pthread_mutex_unlock(&gc.req_lock);
+        pthread_mutex_lock(&gc.lock);
+        cycle();
+        pthread_mutex_unlock(&gc.lock);
+        pthread_mutex_lock(&gc.req_lock);
+        gc.finished++;
+        pthread_cond_broadcast(&gc.req_done);
+    }
+    return NULL;
+}
+
+/* Ask for cycle number `want` (counting from 1); req_lock held. */
+static void request_locked(unsigned long want)
+{
+    if (!gc.collector_started)
+        gc.collector_started = start_detached(collector_main, NULL);
+    if (!gc.collector_started)
+        os_fatal("cannot start the collector thread");
+    if (gc.requested < want) {
+        gc.requested = want;
+        pthread_cond_signal(&gc.req_wake);
+    }
+}
+
 void heap_trigger_hit(void)
 {
-    if (percent_now() < 0 || pthread_mutex_trylock(&gc.lock) != 0)
-        return; /* off, or a cycle is running already */
-    if (AO_load(&heap_live) >= AO_load(&heap_trigger))
-        cycle();
-    pthread_mutex_unlock(&gc.lock);
+    if (percent_now() < 0 || AO_load(&gc.mark_phase))
+        return;
+    pthread_mutex_lock(&gc.req_lock);
+    if (gc.requested == gc.finished && AO_load(&heap_live) >= AO_load(&heap_trigger))
+        request_locked(gc.finished + 1);
+    pthread_mutex_unlock(&gc.req_lock);
+}
+
+void heap_assist_hook(size_t bytes)
+{
+    collect_assist(bytes);
+}
+
+/* Wait for cycle `want`, helping it mark meanwhile. */
+static void wait_for_cycle(unsigned long want)
+{
+    pthread_mutex_lock(&gc.req_lock);
+    while (gc.finished < want) {
+        if (AO_load(&gc.mark_phase) && mark_has_work()) {
+            pthread_mutex_unlock(&gc.req_lock);
+            collect_assist(~(size_t)0 / 2048);
+            pthread_mutex_lock(&gc.req_lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&gc.req_done, &gc.req_lock, &until);
+    }
+    pthread_mutex_unlock(&gc.req_lock);
 }
 
 void gc_collect(void)
 {
     if (gc_init() != 0 || threads_register_self() != 0)
         return;
-    pthread_mutex_lock(&gc.lock);
-    cycle();
+    pthread_mutex_lock(&gc.req_lock);
+    unsigned long want = gc.started + 1; /* a cycle that starts after this call */
+    request_locked(want);
+    pthread_mutex_unlock(&gc.req_lock);
+    wait_for_cycle(want);
     /* The caller's own cached spans, then everything, swept now. */
     struct cache *c = threads_self_cache();
     if (c)
         cache_flush(c);
     sweep_all();
-    pthread_mutex_unlock(&gc.lock);
 }
 
 int gc_set_percent(int percent)
@@ -218,6 +668,7 @@ int gc_set_percent(int percent)
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&gc.lock);
+    pthread_mutex_lock(&gc.req_lock);
     roots_lock();
     heap_freeze();
     threads_fork_prepare();
@@ -232,10 +683,12 @@ static void fork_parent(void)
     threads_fork_parent();
     heap_thaw();
     roots_unlock();
+    pthread_mutex_unlock(&gc.req_lock);
     pthread_mutex_unlock(&gc.lock);
 }
 
-/* The sweeper thread did not survive: start afresh. */
+/* The collector, worker and sweeper threads did not survive: start afresh
+ * (each starts again on first need). */
 static void fork_child(void)
 {
     cache_unlock_list();
@@ -244,10 +697,17 @@ static void fork_child(void)
     heap_thaw_in_child();
     pthread_mutex_init(&gc.sweeper_lock, NULL);
     pthread_cond_init(&gc.sweeper_wake, NULL);
-    gc.sweeper_started = false;
-    gc.sweep_requested = false;
+    pthread_cond_init(&gc.req_wake, NULL);
+    pthread_cond_init(&gc.req_done, NULL);
+    pthread_mutex_init(&workers.lock, NULL);
+    pthread_cond_init(&workers.wake, NULL);
+    workers.started = 0;
+    gc.sweeper_started = gc.sweep_requested = false;
+    gc.collector_started = false;
+    gc.requested = gc.started = gc.finished;
     roots_unlock();
     cache_forget_others(threads_self_cache(), cache_release);
+    pthread_mutex_unlock(&gc.req_lock);
     pthread_mutex_unlock(&gc.lock);
 }
 
@@ -272,9 +732,75 @@ static void percent_from_env(void)
     AO_store(&gc.percent, (AO_t)n);
 }
 
+/* GCDEBUG options: name, variable, largest value. */
+static const struct debug_option {
+    const char *name;
+    int *value;
+    int max;
+} debug_options[] = {
+    {"gccheckmark", &gc.checkmark, 1},
+    {"gcstoptheworld", &gc.stoptheworld, 2},
+};
+
+static void debug_option(const char *item, size_t len)
+{
+    const char *eq = memchr(item, '=', len);
+    for (size_t i = 0; eq && i < sizeof debug_options / sizeof debug_options[0]; i++) {
+        const struct debug_option *o = &debug_options[i];
+        if (strlen(o->name) != (size_t)(eq - item) || strncmp(item, o->name, eq - item) != 0)
+            continue;
+        char buf[32], *end;
+        size_t vlen = len - (size_t)(eq + 1 - item);
+        snprintf(buf, sizeof buf, "%.*s", (int)(vlen < 31 ? vlen : 31), eq + 1);
+        long v = strtol(buf, &end, 10);
+        if (*end || end == buf || v < 0 || v > o->max || vlen > 31)
+            os_warn("GCDEBUG: %s=%s is not a value from 0 to %d; ignored", o->name, buf, o->max);
+        else
+            *o->value = (int)v;
+        return;
+    }
+    os_warn("GCDEBUG: unknown option \"%.*s\" ignored", (int)len, item);
+}
+
+static void debug_from_env(void)
+{
+    const char *v = getenv("GCDEBUG");
+    for (const char *p = v; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len)
+            debug_option(p, len);
+        p += len + (p[len] == ',');
+    }
+}
+
+/* GCPROCS, and the worker plan: 25% of P in dedicated workers, or one
+ * fewer plus a fractional worker when rounding is off by more than 30%. */
+static void procs_from_env(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    gc.procs = online > 0 ? (unsigned)online : 1;
+    const char *v = getenv("GCPROCS");
+    if (v && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 1024)
+            os_warn("GCPROCS=%s is not a thread count from 1 to 1024; using %u", v, gc.procs);
+        else
+            gc.procs = (unsigned)n;
+    }
+    double goal = 0.25 * gc.procs;
+    unsigned dedicated = (unsigned)(goal + 0.5);
+    if ((double)dedicated > 1.3 * goal)
+        dedicated--;
+    gc.dedicated = dedicated > MAX_WORKERS ? MAX_WORKERS : dedicated;
+    gc.fractional = goal - dedicated > 0.001 ? goal - dedicated : 0;
+}
+
 int collect_init(void)
 {
     percent_from_env();
+    debug_from_env();
+    procs_from_env();
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

@@ -23,6 +23,17 @@ struct tls_block {
     uintptr_t lo, hi;
 };
 
+/* A thread's barrier buffer (barrier.c): old values shaded by GC_WRITE,
+ * waiting to be marked. The owner writes an entry, then publishes the
+ * count (DESIGN.md rule 3); the collector reads entries [0, n) of the
+ * current cycle with the world stopped, and never writes (rule 1). */
+#define BARRIER_ENTRIES 256
+struct barrier_buf {
+    AO_t n;                        /* owner: entries published */
+    AO_t cycle;                    /* owner: the cycle they belong to */
+    AO_t entry[BARRIER_ENTRIES];   /* owner */
+};
+
 /* A registered thread. Fields are written by the thread itself at
  * registration (before it is linked in), by its stop-signal handler while
  * the collector waits, or under the threads lock. */
@@ -36,6 +47,9 @@ struct gc_thread {
     struct tls_block *tls;         /* static TLS blocks of the loaded objects */
     unsigned ntls;
     struct cache *cache;           /* the thread's allocation cache */
+    AO_t in_bulk;                  /* owner: inside a bulk barrier (gc_memmove...) */
+    AO_t stopped_in_bulk;          /* handler: in_bulk when it stopped */
+    struct barrier_buf barrier;    /* owner writes, collector reads when stopped */
     struct gc_thread *next;        /* threads lock */
 };
 
@@ -54,6 +68,15 @@ void threads_start_world(void);
 /* With the world stopped: pass every root range of every registered thread
  * (live stack, saved registers, static TLS blocks) to `scan`. */
 void threads_scan(void (*scan)(uintptr_t lo, uintptr_t hi));
+
+/* With the world stopped: was any thread stopped inside a bulk barrier? */
+bool threads_any_in_bulk(void);
+
+/* With the world stopped: pass every thread's barrier buffer to `fn`. */
+void threads_each_barrier(void (*fn)(const struct barrier_buf *b));
+
+/* The calling thread's record, registering it if needed (NULL: no memory). */
+struct gc_thread *threads_self(void);
 
 /* fork: hold the threads lock across it; in the child keep only the caller. */
 void threads_fork_prepare(void);
@@ -78,15 +101,58 @@ void roots_unlock(void);
 
 /* ---- marking (mark.c) ---- */
 
-/* Conservatively mark from every aligned word of [lo, hi). */
-void mark_range(uintptr_t lo, uintptr_t hi);
+/* A marking thread's private state (mark.c tells the protocol). */
+struct workbuf;
+struct marker {
+    struct workbuf *cur;        /* the buffer this marker fills and drains */
+    size_t marked_bytes;        /* bytes of objects it marked, not yet published */
+    size_t scanned;             /* bytes it scanned (work done) */
+    void (*record)(uintptr_t obj); /* if set: told every object a root points at */
+};
 
-/* Scan grey objects until none is left. */
-void mark_drain(void);
+/* Join (marker_begin) and leave (marker_end: remaining work published)
+ * the markers; between the two, marking cannot terminate. */
+void marker_begin(struct marker *m);
+void marker_end(struct marker *m);
+
+/* Conservatively shade from every aligned word of [lo, hi), or from one
+ * candidate word. */
+void mark_range(struct marker *m, uintptr_t lo, uintptr_t hi);
+void mark_pointer(struct marker *m, uintptr_t p);
+
+/* Scan grey objects, local and global, until about `budget` bytes were
+ * scanned (false) or no grey object is left anywhere (true). */
+bool mark_drain(struct marker *m, size_t budget);
+
+/* Full work buffers are waiting. */
+bool mark_has_work(void);
+
+/* No grey work in the global queue and no marker active. */
+bool mark_done(void);
 
 /* Bytes marked since mark_reset. */
 size_t mark_marked_bytes(void);
 void mark_reset(void);
+
+/* The checkmark pass: shading sets check bits and verifies mark bits. */
+void mark_set_check(bool on);
+
+/* ---- barrier (barrier.c) ---- */
+
+/* The cycle whose barrier buffers count; changes with the world stopped. */
+extern AO_t barrier_cycle;
+
+/* The owner of `b` (a thread leaving): mark what its buffer holds. */
+void barrier_flush_own(struct barrier_buf *b);
+
+/* A bulk deletion: raise the caller's in_bulk, shade the old words of
+ * [dst, dst + n) when the barrier is on; returns the record to pass to
+ * barrier_bulk_end once the stores (or the free) are done. */
+struct gc_thread *barrier_bulk_begin(const void *dst, size_t n);
+void barrier_bulk_end(struct gc_thread *t);
+
+/* Turn the barrier on (for cycle `cycle`) or off; world stopped. */
+void barrier_set(bool on, AO_t cycle);
 
 /* ---- the cycle (collect.c) ---- */
 
@@ -94,5 +160,12 @@ int collect_init(void);
 
 /* Completed cycles since start (tests, statistics). */
 unsigned long collect_cycles(void);
+
+/* Stop-the-world pauses recorded since start. */
+unsigned long collect_pauses(void);
+
+/* An allocating thread owes scan work for `bytes` while a cycle marks:
+ * take background credit, else scan (at least 64 KiB of work). */
+void collect_assist(size_t bytes);
 
 #endif /* TRICOLOR_COLLECTOR_H */

@@ -1,22 +1,39 @@
 /*
- * mark.c — conservative marking with an explicit grey stack.
+ * mark.c — conservative, parallel marking with grey work in buffers.
  *
- * Colors: white = mark bit clear; grey = mark bit set and the object waiting
- * in a work buffer to be scanned; black = marked and scanned (noscan
- * objects turn black at once: they are never scanned).
+ * Colors (DESIGN.md §4): white = mark bit clear; grey = mark bit set and the
+ * object waiting in a work buffer (or a barrier buffer) to be scanned;
+ * black = marked and scanned, noscan, or allocated during the cycle.
  *
- * Mark invariant (the world is stopped while marking): once mark_drain
- * returns, every object reachable from the scanned roots is marked. It
- * holds because an object is marked only together with being made grey, and
- * a grey object's words are all scanned before the grey stack runs empty.
+ * Who marks. Every marking thread — the collector, background workers, a
+ * mutator paying an assist or flushing its barrier buffer — owns a
+ * `struct marker`: one work buffer it fills and drains without
+ * synchronisation. Full buffers are published on a global lock-free stack
+ * and empty ones wait on another; a marker whose buffer runs dry takes a full
+ * one, a marker whose buffer fills hands it over. Both stacks are
+ * Treiber stacks whose head packs the buffer address with a version tag in
+ * one word, so a pop that raced with a pop-push of the same buffer fails its
+ * compare-and-swap instead of corrupting the stack (ABA). Buffers are never
+ * unmapped, so reading a stale `next` is harmless.
+ *
+ * Mark invariant: an object's mark bit is set (one compare-and-swap) exactly
+ * once per cycle, by the marker that then makes it grey; so every grey
+ * object is scanned exactly once, and marking ends when no grey object is
+ * left. "No grey object is left" is the termination condition: the full
+ * stack is empty and no marker is active (`active` counts markers that hold
+ * or may be about to take work); grey work hidden in barrier buffers is
+ * found by the collector with the world stopped (collect.c).
  *
  * Conservative: any aligned word that points anywhere inside an allocated
- * object (interior pointers included) marks it; words pointing at free
- * slots, at the tail of a span, between spans or outside the heap are
- * ignored. Grey work lives in fixed-size work buffers chained in a stack,
- * never in recursion, so a long list or a deep tree marks in bounded stack
- * space. An object larger than MARK_CHUNK is scanned a chunk at a time: the
- * rest of it goes back on the grey stack as a work item of its own.
+ * object marks it; words pointing at free slots, at the tail of a span,
+ * between spans or outside the heap are ignored. An object larger than
+ * MARK_CHUNK is scanned a chunk at a time: the rest of it goes back into the
+ * buffer as a work item of its own, so other markers can share it.
+ *
+ * Checkmark (GCDEBUG=gccheckmark=1): a second marking, with the world
+ * stopped, into the spans' check bits, from the same root objects the
+ * concurrent mark started from; every object it reaches must carry a mark
+ * bit, or the concurrent mark lost it (a pointer store without GC_WRITE).
  */
 #include <string.h>
 
@@ -24,122 +41,256 @@
 #include "collector.h"
 #include "platform.h"
 
-#define WORKBUF_ENTRIES 510             /* a buffer is 4 KiB */
+#define WORKBUF_SIZE    4096
+#define WORKBUF_ENTRIES ((WORKBUF_SIZE - 2 * sizeof(AO_t)) / sizeof(uintptr_t))
 #define MARK_CHUNK      ((size_t)128 << 10)
+#define WORKBUF_BATCH   16 /* buffers mapped at once */
 
 struct workbuf {
-    struct workbuf *next;
-    size_t n;
+    AO_t next;   /* link on a stack (an address >> 12); written before the push */
+    AO_t n;      /* items in use; the holder only */
     uintptr_t item[WORKBUF_ENTRIES]; /* object starts, or chunk starts in large objects */
 };
 
-/* Marking state; used only by the collector, with the gc lock held. */
-static struct {
-    struct workbuf *cur;   /* the buffer being filled and drained */
-    struct workbuf *full;  /* full buffers below cur */
-    struct workbuf *empty; /* spare buffers */
-    size_t marked_bytes;
-} mark;
+/* ---- lock-free stacks of buffers ---- */
 
-static struct workbuf *buf_get(void)
+/* Head word: buffer address >> 12 in the low TAG_SHIFT bits, a version tag
+ * above (29 bits: a preempted pop would need 2^29 operations in between to
+ * be fooled). */
+#define TAG_SHIFT 35
+#define PTR_MASK  (((AO_t)1 << TAG_SHIFT) - 1)
+
+struct lfstack {
+    AO_t head;
+} __attribute__((aligned(OS_CACHE_LINE)));
+
+static struct lfstack full_stack, empty_stack;
+static AO_t full_count;   /* buffers on full_stack (approximate while changing) */
+static AO_t active;       /* markers that hold or may take work */
+static AO_t marked_total; /* bytes marked this cycle, published by markers */
+static AO_t check_mode;   /* 1 while the checkmark pass runs (world stopped) */
+
+static AO_t pack(AO_t bits, AO_t old)
 {
-    struct workbuf *b = mark.empty;
-    if (b)
-        mark.empty = b->next;
-    else if (!(b = heap_meta_alloc(sizeof *b)))
-        os_fatal("out of memory for mark work buffers");
-    b->n = 0;
-    b->next = NULL;
+    return bits | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
+}
+
+static void lf_push(struct lfstack *st, struct workbuf *b)
+{
+    AO_t old;
+    do {
+        old = AO_load_acquire(&st->head);
+        AO_store(&b->next, old & PTR_MASK);
+    } while (!AO_compare_and_swap_full(&st->head, old, pack((uintptr_t)b >> 12, old)));
+}
+
+static struct workbuf *lf_pop(struct lfstack *st)
+{
+    AO_t old;
+    struct workbuf *b;
+    do {
+        old = AO_load_acquire(&st->head);
+        b = (struct workbuf *)((old & PTR_MASK) << 12);
+        if (!b)
+            return NULL;
+    } while (!AO_compare_and_swap_full(&st->head, old, pack(AO_load(&b->next), old)));
     return b;
 }
 
-static void push(uintptr_t item)
+/* ---- buffers ---- */
+
+static struct workbuf *buf_get(void)
 {
-    if (unlikely(!mark.cur || mark.cur->n == WORKBUF_ENTRIES)) {
-        struct workbuf *b = buf_get();
-        if (mark.cur) {
-            mark.cur->next = mark.full;
-            mark.full = mark.cur;
-        }
-        mark.cur = b;
+    struct workbuf *b = lf_pop(&empty_stack);
+    if (!b) {
+        char *batch = os_alloc_meta(WORKBUF_BATCH * WORKBUF_SIZE);
+        if (!batch)
+            os_fatal("out of memory for mark work buffers");
+        for (unsigned i = 1; i < WORKBUF_BATCH; i++)
+            lf_push(&empty_stack, (struct workbuf *)(batch + i * WORKBUF_SIZE));
+        b = (struct workbuf *)batch;
     }
-    mark.cur->item[mark.cur->n++] = item;
+    AO_store(&b->n, 0);
+    return b;
 }
 
-static bool pop(uintptr_t *item)
+static void publish_full(struct workbuf *b)
 {
-    while (mark.cur && mark.cur->n == 0) {
-        struct workbuf *b = mark.cur;
-        mark.cur = mark.full;
-        if (mark.full)
-            mark.full = mark.full->next;
-        b->next = mark.empty;
-        mark.empty = b;
+    lf_push(&full_stack, b);
+    AO_fetch_and_add1(&full_count);
+}
+
+static struct workbuf *take_full(void)
+{
+    struct workbuf *b = lf_pop(&full_stack);
+    if (b)
+        AO_fetch_and_sub1(&full_count);
+    return b;
+}
+
+/* ---- a marker's own buffer ---- */
+
+void marker_begin(struct marker *m)
+{
+    *m = (struct marker){0};
+    AO_fetch_and_add1(&active);
+}
+
+/* Hand the marker's remaining work to the global stack and leave. */
+void marker_end(struct marker *m)
+{
+    if (m->cur && m->cur->n)
+        publish_full(m->cur);
+    else if (m->cur)
+        lf_push(&empty_stack, m->cur);
+    m->cur = NULL;
+    AO_fetch_and_add(&marked_total, m->marked_bytes);
+    m->marked_bytes = 0;
+    AO_fetch_and_sub1(&active);
+}
+
+static void push(struct marker *m, uintptr_t item)
+{
+    if (unlikely(!m->cur || m->cur->n == WORKBUF_ENTRIES)) {
+        if (m->cur)
+            publish_full(m->cur);
+        m->cur = buf_get();
     }
-    if (!mark.cur)
+    m->cur->item[m->cur->n++] = item;
+}
+
+static bool pop(struct marker *m, uintptr_t *item)
+{
+    if (unlikely(!m->cur || m->cur->n == 0)) {
+        struct workbuf *b = take_full();
+        if (!b)
+            return false;
+        if (m->cur)
+            lf_push(&empty_stack, m->cur);
+        m->cur = b;
+    }
+    *item = m->cur->item[--m->cur->n];
+    return true;
+}
+
+/* ---- marking ---- */
+
+static NOINLINE COLD void check_failed(struct span *s, uintptr_t obj)
+{
+    os_fatal("gccheckmark: object %p (%zu bytes) is reachable but was not marked: a pointer "
+             "store into the heap without GC_WRITE?",
+             (void *)obj, s->elemsize);
+}
+
+/* Set the bit of the pass running now (mark or check); true when newly
+ * set. A checked object must also carry its mark bit. */
+static bool shade_slot(struct span *s, uint32_t idx)
+{
+    if (likely(!AO_load(&check_mode)))
+        return span_mark(s, idx);
+    if (!span_set_bit(s->check_bits, idx))
         return false;
-    *item = mark.cur->item[--mark.cur->n];
+    if (!(AO_load(&s->mark_bits[idx / 64]) & (AO_t)1 << (idx % 64)))
+        check_failed(s, span_object_start(s, idx));
     return true;
 }
 
 /* Shade the object `p` points into, if it is an allocated heap object;
- * `p` passed the heap range check. */
-static NOINLINE void mark_candidate(uintptr_t p)
+ * `p` passed the heap range check. Returns the object start, or 0. */
+static NOINLINE uintptr_t mark_candidate(struct marker *m, uintptr_t p)
 {
     struct span *s = (struct span *)AO_load(&heap_spans[(p - heap_base) >> SC_PAGE_SHIFT]);
     if (!s || AO_load(&s->state) != SPAN_IN_USE || p - s->start >= s->npages << SC_PAGE_SHIFT)
-        return;
+        return 0;
     int32_t idx = span_object_index(s, p);
-    if (idx < 0 || !span_slot_allocated(s, (uint32_t)idx) || !span_mark(s, (uint32_t)idx))
-        return;
-    mark.marked_bytes += s->elemsize;
+    if (idx < 0 || !span_slot_allocated(s, (uint32_t)idx))
+        return 0;
+    uintptr_t obj = span_object_start(s, (uint32_t)idx);
+    if (m->record)
+        m->record(obj);
+    if (!shade_slot(s, (uint32_t)idx))
+        return obj;
+    m->marked_bytes += s->elemsize;
     if (!sc_noscan(s->spanclass))
-        push(span_object_start(s, (uint32_t)idx));
+        push(m, obj);
+    return obj;
 }
 
-/* Reads arbitrary words of stacks and globals: no sanitizer may object. */
-/* Most words are not heap addresses: one subtract and compare per word
- * sorts them out, with the heap's bounds loaded once per range (the heap
- * cannot grow while the world is stopped). */
-__attribute__((no_sanitize_address, no_sanitize_thread)) void mark_range(uintptr_t lo,
-                                                                          uintptr_t hi)
+void mark_pointer(struct marker *m, uintptr_t p)
+{
+    if (p - heap_base < AO_load_acquire(&heap_used))
+        mark_candidate(m, p);
+}
+
+/* Reads arbitrary words of stacks, globals and objects other threads are
+ * writing: no sanitizer may object (the words are only candidates; a torn
+ * or stale value is as good as any other). Most words are not heap
+ * addresses: one subtract and compare per word sorts them out. */
+__attribute__((no_sanitize_address, no_sanitize_thread)) void
+mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
 {
     uintptr_t base = heap_base, used = AO_load_acquire(&heap_used);
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++)
         if (unlikely(*w - base < used))
-            mark_candidate(*w);
+            mark_candidate(m, *w);
+    m->scanned += hi > lo ? hi - lo : 0;
 }
 
 /* Scan one work item: a whole small object, or up to MARK_CHUNK of a large
- * one (queueing the rest). */
-static void scan_item(uintptr_t item)
+ * one (queueing the rest). The span may have been freed or reused since
+ * the item was queued; its memory stays mapped, so scanning it is safe. */
+static void scan_item(struct marker *m, uintptr_t item)
 {
     struct span *s = heap_span_of((const void *)item);
+    if (!s || AO_load(&s->state) != SPAN_IN_USE ||
+        item - s->start >= s->npages << SC_PAGE_SHIFT)
+        return; /* freed (gc_free) while grey: its words were shaded then */
     uintptr_t end = s->start + s->elemsize;
     if (sc_class_of_span_class(s->spanclass) != 0) {
-        mark_range(item, item + s->elemsize);
+        uintptr_t hi = item + s->elemsize, span_end = s->start + (s->npages << SC_PAGE_SHIFT);
+        mark_range(m, item, hi < span_end ? hi : span_end);
         return;
     }
     uintptr_t hi = end - item > MARK_CHUNK ? item + MARK_CHUNK : end;
     if (hi < end)
-        push(hi);
-    mark_range(item, hi);
+        push(m, hi);
+    mark_range(m, item, hi);
 }
 
-void mark_drain(void)
+bool mark_drain(struct marker *m, size_t budget)
 {
     uintptr_t item;
-    while (pop(&item))
-        scan_item(item);
+    size_t goal = m->scanned + budget;
+    while (m->scanned < goal) {
+        if (!pop(m, &item))
+            return true;
+        scan_item(m, item);
+    }
+    return false;
+}
+
+bool mark_has_work(void)
+{
+    return AO_load(&full_count) != 0;
+}
+
+bool mark_done(void)
+{
+    return AO_load(&active) == 0 && AO_load(&full_count) == 0;
 }
 
 size_t mark_marked_bytes(void)
 {
-    return mark.marked_bytes;
+    return AO_load(&marked_total);
 }
 
 void mark_reset(void)
 {
-    mark.marked_bytes = 0;
+    AO_store(&marked_total, 0);
+}
+
+void mark_set_check(bool on)
+{
+    AO_store(&check_mode, on);
 }

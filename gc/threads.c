@@ -63,6 +63,7 @@ static void on_stop_signal(int sig, siginfo_t *info, void *uc)
     unsigned epoch = AO_int_load_acquire(&threads.epoch);
     if (t && (epoch & 1)) {
         t->nregs = os_context_regs(uc, t->regs, THREAD_MAX_REGS);
+        AO_store(&t->stopped_in_bulk, AO_load(&t->in_bulk));
         AO_store(&t->stop_sp, os_context_sp(uc));
         AO_store_release(&t->stopped_epoch, epoch);
         sem_post(&threads.ack);
@@ -192,6 +193,9 @@ int threads_register_self(void)
         goto fail;
     t->id = pthread_self();
     t->nregs = 0;
+    AO_store(&t->in_bulk, 0);
+    AO_store(&t->barrier.n, 0);
+    AO_store(&t->barrier.cycle, 0);
     t->cache = cache_tls ? cache_tls : cache_create();
     if (!t->cache || pthread_setspecific(threads.exit_key, t) != 0)
         goto fail;
@@ -215,6 +219,7 @@ static void unlink_locked(struct gc_thread *t)
 /* Give back the thread's cache and forget it. */
 static void unregister(struct gc_thread *t)
 {
+    barrier_flush_own(&t->barrier);
     if (t->cache)
         cache_release(t->cache);
     t->cache = NULL;
@@ -263,6 +268,27 @@ void threads_fork_child(void)
     }
     sem_init(&threads.ack, 0, 0);
     pthread_mutex_unlock(&threads.lock);
+}
+
+struct gc_thread *threads_self(void)
+{
+    if (!self && threads_register_self() != 0)
+        return NULL;
+    return self;
+}
+
+bool threads_any_in_bulk(void)
+{
+    for (struct gc_thread *t = threads.all; t; t = t->next)
+        if (t != self && AO_load(&t->stopped_in_bulk))
+            return true;
+    return false;
+}
+
+void threads_each_barrier(void (*fn)(const struct barrier_buf *b))
+{
+    for (struct gc_thread *t = threads.all; t; t = t->next)
+        fn(&t->barrier);
 }
 
 struct cache *threads_self_cache(void)

@@ -89,12 +89,18 @@ GC_API_ void *gc_base(const void *p);
  * every object unreachable when it started has been reclaimed. */
 GC_API_ void gc_collect(void);
 
-/* Set the growth that triggers the next collection, as GCPERCENT does: a
- * cycle starts when the heap reaches live + live * percent / 100 (at least
- * 4 MiB * percent / 100). A negative value turns automatic collection off
+/* Set the heap growth allowed between collections, as GCPERCENT does: the
+ * heap goal is live + live * percent / 100 (at least 4 MiB * percent / 100),
+ * and a cycle starts early enough (at 7/8 of the way) for its concurrent
+ * marking to finish near the goal. A negative value turns automatic collection off
  * (gc_collect still works). Returns the previous setting; takes effect at
  * once. */
 GC_API_ int gc_set_percent(int percent);
+
+/* The durations, in nanoseconds, of the most recent stop-the-world pauses
+ * (at most `max`, and at most the last 256), oldest first. Returns how many
+ * were written. */
+GC_API_ size_t gc_read_pauses(uint64_t *ns, size_t max);
 
 /* ---- threads ----
  * The collector must know every thread that holds heap pointers, to stop it
