@@ -381,6 +381,7 @@ static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
     }
     span_init(r, r->start, npages, spanclass, bits);
     r->needzero = take_zeroed(r->start, npages);
+    AO_store(&r->unzeroed, sc_class_of_span_class(spanclass) == 0 && r->needzero);
     AO_store(&r->sweepgen, heap_sweepgen);
     if (sc_class_of_span_class(spanclass) == 0)
         span_list_push(&heap.large, r);

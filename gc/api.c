@@ -74,8 +74,11 @@ static void *alloc_large(size_t size, unsigned noscan)
     heap_leave();
     if (!s)
         return NULL;
+    /* Cleared outside the allocator, so that a huge clear never holds up a
+     * stop of the world; until it is done, markers skip the old contents. */
     if (s->needzero)
         memset(obj, 0, s->elemsize);
+    AO_store_release(&s->unzeroed, 0);
     AO_fetch_and_add(&heap_live, s->elemsize);
     if (marking)
         heap_assist_hook(s->elemsize);

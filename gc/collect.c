@@ -489,8 +489,11 @@ static void clear_check_bits(struct span *s)
     memset((void *)s->check_bits, 0, s->nwords * sizeof *s->check_bits);
 }
 
-/* gccheckmark: mark again from the snapshot's root objects into the check
- * bits; an object reached without a mark bit aborts (mark.c). */
+/* gccheckmark: mark again, into the check bits, from the snapshot's root
+ * objects and from every root as it is now (thread roots were rescanned by
+ * (3), globals were not: an object hidden in one since the snapshot shows
+ * here); an object reached without a mark bit aborts (mark.c). The cycle
+ * runs with the loader's list locked, so the global ranges are current. */
 static void checkmark(void)
 {
     heap_each_span(clear_check_bits);
@@ -499,6 +502,9 @@ static void checkmark(void)
     marker_begin(&m);
     for (size_t i = 0; i < snap.n; i++)
         mark_pointer(&m, snap.obj[i]);
+    root_marker = &m;
+    threads_scan(scan_root);
+    roots_scan_globals(scan_root);
     while (!mark_drain(&m, ~(size_t)0))
         ;
     marker_end(&m);
@@ -547,13 +553,24 @@ static void mark_and_terminate(struct cycle_state *cs)
     start(cs->t0);
 }
 
+/* (1) to (3) with the loader's list locked throughout (gccheckmark). */
+static void snapshot_to_flip(void *arg)
+{
+    snapshot(arg);
+    mark_and_terminate(arg);
+}
+
 /* A whole cycle; the caller holds the gc lock. */
 static void cycle(void)
 {
     struct cycle_state cs;
     sweep_all(); /* (1), the part that needs no stop */
-    roots_with_objects_locked(snapshot, &cs);
-    mark_and_terminate(&cs);
+    if (gc.checkmark) {
+        roots_with_objects_locked(snapshot_to_flip, &cs);
+    } else {
+        roots_with_objects_locked(snapshot, &cs);
+        mark_and_terminate(&cs);
+    }
     AO_store(&gc.cycles, gc.cycles + 1);
     wake_sweeper(); /* (4) */
 }

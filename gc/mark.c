@@ -246,6 +246,8 @@ static void scan_item(struct marker *m, uintptr_t item)
     if (!s || AO_load(&s->state) != SPAN_IN_USE ||
         item - s->start >= s->npages << SC_PAGE_SHIFT)
         return; /* freed (gc_free) while grey: its words were shaded then */
+    if (AO_load_acquire(&s->unzeroed))
+        return; /* a large object not cleared yet: no word of it is the program's */
     uintptr_t end = s->start + s->elemsize;
     if (sc_class_of_span_class(s->spanclass) != 0) {
         uintptr_t hi = item + s->elemsize, span_end = s->start + (s->npages << SC_PAGE_SHIFT);
@@ -261,7 +263,7 @@ static void scan_item(struct marker *m, uintptr_t item)
 bool mark_drain(struct marker *m, size_t budget)
 {
     uintptr_t item;
-    size_t goal = m->scanned + budget;
+    size_t goal = budget > SIZE_MAX - m->scanned ? SIZE_MAX : m->scanned + budget;
     while (m->scanned < goal) {
         if (!pop(m, &item))
             return true;
