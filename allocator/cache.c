@@ -25,7 +25,7 @@ static struct {
 
 struct cache *cache_create(void)
 {
-    pthread_mutex_lock(&caches.lock);
+    os_lock_stoppable(&caches.lock);
     struct cache *c = caches.pool;
     if (c)
         caches.pool = c->next;
@@ -98,7 +98,7 @@ void cache_release(struct cache *c)
     cache_flush(c);
     if (cache_tls == c)
         cache_tls = NULL;
-    pthread_mutex_lock(&caches.lock);
+    os_lock_stoppable(&caches.lock);
     unlink_cache(c);
     c->next = caches.pool;
     caches.pool = c;

@@ -194,10 +194,12 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
     uint64_t bit = UINT64_C(1) << (idx % 64);
     if (AO_load(&s->freed_bits[idx / 64]) & bit)
         return false;
-    /* Alloc bits first: freeindex shares its line with the owner's stores. */
-    if (AO_load(&s->alloc_bits[idx / 64]) & bit)
+    /* freeindex first: a sweep or reclaim stores the new alloc bits, then
+     * lowers freeindex (release); read in the other order, a slot could
+     * miss both its old freeindex and its new bit. */
+    if (idx < AO_load_acquire(&s->freeindex))
         return true;
-    return idx < AO_load_acquire(&s->freeindex);
+    return AO_load(&s->alloc_bits[idx / 64]) & bit;
 }
 
 /* Any thread: record that the slots in `mask` of bitmap word `word` were

@@ -41,8 +41,9 @@
  * at least 4 MiB·GCPERCENT/100; the cycle starts at 7/8 of the way from
  * marked to goal, so that concurrent marking finishes before the goal.
  *
- * Lock order: gc lock, loader lock, roots lock, the allocator's world lock,
- * threads lock, then the allocator's own locks.
+ * Lock order: gc lock, request lock, loader lock, roots lock, the
+ * allocator's world lock, caches list lock, threads lock, then the
+ * allocator's own locks.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +63,7 @@
 #define WORKER_SLICE    ((size_t)64 << 10)  /* bytes scanned between checks */
 #define ASSIST_MIN      ((size_t)64 << 10)  /* an assist scans at least this */
 #define STW_DRAIN       ((size_t)256 << 10) /* grey work finished inside (3) */
+#define ASSIST_WAIT_US  1000                /* longest wait of an assist for work */
 #define MAX_WORKERS     64
 #define PAUSE_HISTORY   256
 
@@ -198,10 +200,12 @@ static uint64_t stop(bool wait_bulk)
     for (;;) {
         heap_freeze();
         uint64_t t0 = now_ns();
+        cache_lock_list(); /* no thread stops halfway through a list change */
         threads_stop_world();
         if (!wait_bulk || !threads_any_in_bulk())
             return t0;
         threads_start_world();
+        cache_unlock_list();
         heap_thaw();
         record_pause(now_ns() - t0);
         sched_yield();
@@ -211,6 +215,7 @@ static uint64_t stop(bool wait_bulk)
 static void start(uint64_t t0)
 {
     threads_start_world();
+    cache_unlock_list();
     heap_thaw();
     record_pause(now_ns() - t0);
 }
@@ -441,8 +446,15 @@ void collect_assist(size_t bytes)
         if (AO_compare_and_swap(&gc.bg_credit, c, c - take))
             debt -= take;
     }
+    /* Past the goal with nothing to scan, give the workers the CPU for a
+     * moment (at most ASSIST_WAIT_US) rather than outrun them. */
+    for (unsigned waited = 0; debt && !mark_has_work() && waited < ASSIST_WAIT_US; waited += 50) {
+        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < AO_load(&gc.goal))
+            return;
+        sleep_us(50);
+    }
     if (debt == 0 || !mark_has_work())
-        return; /* paid, or nothing to scan: never wait for work */
+        return; /* paid, or nothing to scan */
     struct marker m;
     marker_begin(&m);
     mark_drain(&m, debt > ASSIST_MIN ? debt : ASSIST_MIN);
@@ -688,16 +700,16 @@ static void fork_prepare(void)
     pthread_mutex_lock(&gc.req_lock);
     roots_lock();
     heap_freeze();
+    cache_lock_list();
     threads_fork_prepare();
     heap_lock();
-    cache_lock_list();
 }
 
 static void fork_parent(void)
 {
-    cache_unlock_list();
     heap_unlock();
     threads_fork_parent();
+    cache_unlock_list();
     heap_thaw();
     roots_unlock();
     pthread_mutex_unlock(&gc.req_lock);
@@ -708,9 +720,9 @@ static void fork_parent(void)
  * (each starts again on first need). */
 static void fork_child(void)
 {
-    cache_unlock_list();
     heap_unlock();
     threads_fork_child();
+    cache_unlock_list();
     heap_thaw_in_child();
     pthread_mutex_init(&gc.sweeper_lock, NULL);
     pthread_cond_init(&gc.sweeper_wake, NULL);

@@ -195,9 +195,18 @@ static bool shade_slot(struct span *s, uint32_t idx)
     return true;
 }
 
+/* Markers read the metadata of spans that allocating threads recycle at the
+ * same time (a span freed by gc_free, its struct and pages reused): every
+ * value read is validated (state, bounds, allocation invariant), and a
+ * stale one can only set a mark bit in a span made during the cycle, whose
+ * objects are black anyway. This is the one race the test suites tell
+ * ThreadSanitizer to ignore (tests/tsan.supp names mark_candidate); the
+ * attribute below keeps the reads of scan_item uninstrumented as well. */
+#define MARKER_READS NO_SANITIZE_READS
+
 /* Shade the object `p` points into, if it is an allocated heap object;
  * `p` passed the heap range check. Returns the object start, or 0. */
-static NOINLINE uintptr_t mark_candidate(struct marker *m, uintptr_t p)
+static NOINLINE MARKER_READS uintptr_t mark_candidate(struct marker *m, uintptr_t p)
 {
     struct span *s = (struct span *)AO_load(&heap_spans[(p - heap_base) >> SC_PAGE_SHIFT]);
     if (!s || AO_load(&s->state) != SPAN_IN_USE || p - s->start >= s->npages << SC_PAGE_SHIFT)
@@ -226,7 +235,7 @@ void mark_pointer(struct marker *m, uintptr_t p)
  * writing: no sanitizer may object (the words are only candidates; a torn
  * or stale value is as good as any other). Most words are not heap
  * addresses: one subtract and compare per word sorts them out. */
-__attribute__((no_sanitize_address, no_sanitize_thread)) void
+NO_SANITIZE_READS void
 mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
 {
     uintptr_t base = heap_base, used = AO_load_acquire(&heap_used);
@@ -240,7 +249,7 @@ mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
 /* Scan one work item: a whole small object, or up to MARK_CHUNK of a large
  * one (queueing the rest). The span may have been freed or reused since
  * the item was queued; its memory stays mapped, so scanning it is safe. */
-static void scan_item(struct marker *m, uintptr_t item)
+static MARKER_READS void scan_item(struct marker *m, uintptr_t item)
 {
     struct span *s = heap_span_of((const void *)item);
     if (!s || AO_load(&s->state) != SPAN_IN_USE ||
@@ -260,14 +269,34 @@ static void scan_item(struct marker *m, uintptr_t item)
     mark_range(m, item, hi);
 }
 
+/* Share: when no full buffer is waiting and this marker holds a fair
+ * amount of work, hand the older half of it to the global stack, so that
+ * idle workers and assists find something (a depth-first walk would
+ * otherwise keep all the work in one marker's buffer). */
+#define BALANCE_MIN 16
+static void balance(struct marker *m)
+{
+    if (!m->cur || m->cur->n < BALANCE_MIN || AO_load(&full_count))
+        return;
+    struct workbuf *b = buf_get();
+    AO_t half = m->cur->n / 2;
+    memcpy(b->item, m->cur->item, half * sizeof b->item[0]);
+    memmove(m->cur->item, m->cur->item + half, (m->cur->n - half) * sizeof b->item[0]);
+    b->n = half;
+    m->cur->n -= half;
+    publish_full(b);
+}
+
 bool mark_drain(struct marker *m, size_t budget)
 {
     uintptr_t item;
     size_t goal = budget > SIZE_MAX - m->scanned ? SIZE_MAX : m->scanned + budget;
-    while (m->scanned < goal) {
+    for (unsigned i = 1; m->scanned < goal; i++) {
         if (!pop(m, &item))
             return true;
         scan_item(m, item);
+        if (i % 64 == 0)
+            balance(m);
     }
     return false;
 }

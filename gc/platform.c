@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -138,10 +139,18 @@ unsigned os_context_regs(const void *uc, uintptr_t *regs, unsigned max)
 
 void os_futex_wait(unsigned *word, unsigned expected)
 {
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    struct timespec limit = {0, 10 * 1000 * 1000};
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, &limit, NULL, 0);
 }
 
 void os_futex_wake_all(unsigned *word)
 {
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+void os_lock_stoppable(pthread_mutex_t *m)
+{
+    struct timespec pause = {0, 20 * 1000};
+    while (pthread_mutex_trylock(m) != 0)
+        nanosleep(&pause, NULL);
 }

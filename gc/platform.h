@@ -9,6 +9,7 @@
 #ifndef TRICOLOR_PLATFORM_H
 #define TRICOLOR_PLATFORM_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,9 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define NOINLINE    __attribute__((noinline))
 #define COLD        __attribute__((cold, noinline))
+/* Functions that read other threads' memory on purpose, unsynchronised
+ * (conservative scanning): no sanitizer instruments their plain reads. */
+#define NO_SANITIZE_READS __attribute__((no_sanitize("address", "thread")))
 
 /* Reserve `size` bytes of address space, inaccessible and not backed.
  * Returns NULL when the kernel refuses. `size` is a multiple of the page. */
@@ -60,12 +64,22 @@ uintptr_t os_context_sp(const void *uc);
 unsigned os_context_regs(const void *uc, uintptr_t *regs, unsigned max);
 
 /* Block while *word == expected (a futex); spurious wake-ups possible.
- * Async-signal-safe. Wake every waiter on word. */
+ * Async-signal-safe. Wake every waiter on word. A wait lasts at most
+ * 10 ms: a waiting thread then returns to its caller's loop even if the
+ * kernel would restart the wait after a signal, so that runtimes that
+ * defer signal handlers to their next call (ThreadSanitizer) still run the
+ * stop handler. */
 void os_futex_wait(unsigned *word, unsigned expected);
 void os_futex_wake_all(unsigned *word);
 
 /* Bytes below the stack pointer a leaf function may use without moving it
  * (the ABI's red zone): scanned too. */
+/* Lock a mutex the collector may hold while it stops the world, from a
+ * thread it may be stopping: try, and sleep briefly between tries, so that
+ * the stop signal is taken at once even where a runtime defers handlers
+ * inside blocking lock calls (ThreadSanitizer). */
+void os_lock_stoppable(pthread_mutex_t *m);
+
 #if defined(__x86_64__)
 #define OS_RED_ZONE 128
 #else

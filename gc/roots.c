@@ -145,7 +145,7 @@ int gc_add_roots(void *lo, void *hi)
         return -1;
     if ((uintptr_t)lo > (uintptr_t)hi)
         os_fatal("gc_add_roots(): range %p..%p ends before it starts", lo, hi);
-    pthread_mutex_lock(&roots.lock);
+    os_lock_stoppable(&roots.lock);
     int rc = ranges_push(&roots.user, (uintptr_t)lo, (uintptr_t)hi);
     pthread_mutex_unlock(&roots.lock);
     if (rc != 0)
@@ -155,7 +155,7 @@ int gc_add_roots(void *lo, void *hi)
 
 void gc_remove_roots(void *lo, void *hi)
 {
-    pthread_mutex_lock(&roots.lock);
+    os_lock_stoppable(&roots.lock);
     struct ranges *a = &roots.user;
     for (size_t i = 0; i < a->n; i++)
         if (a->r[i].lo == (uintptr_t)lo && a->r[i].hi == (uintptr_t)hi) {

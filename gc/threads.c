@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../allocator/heap.h"
 #include "collector.h"
@@ -49,7 +50,6 @@ static struct {
     int signal;               /* GCSIGNAL */
     sem_t ack;                /* a stopped thread posts once */
     unsigned epoch;           /* odd while stopped; futex word */
-    unsigned signalled;       /* collector: acks to wait for */
 } threads = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- the stop signal ---- */
@@ -73,25 +73,64 @@ static void on_stop_signal(int sig, siginfo_t *info, void *uc)
     errno = saved;
 }
 
+/* Every registered thread but the caller stopped in the current epoch. */
+static bool all_stopped(void)
+{
+    for (struct gc_thread *t = threads.all; t; t = t->next)
+        if (t != self && AO_load_acquire(&t->stopped_epoch) != threads.epoch)
+            return false;
+    return true;
+}
+
+/* One attempt: signal every thread, wait up to STOP_PATIENCE_MS for all of
+ * them to stop. Acks only wake the collector; the epochs decide. */
+#define STOP_PATIENCE_MS 100
+static bool try_stop(void)
+{
+    while (sem_trywait(&threads.ack) == 0)
+        ; /* acks of an abandoned attempt */
+    AO_int_store_release(&threads.epoch, threads.epoch + 1);
+    for (struct gc_thread *t = threads.all; t; t = t->next)
+        if (t != self && pthread_kill(t->id, threads.signal) != 0)
+            os_fatal("cannot stop thread %lu (pthread_kill failed)", (unsigned long)t->id);
+    for (unsigned ms = 0; ms < STOP_PATIENCE_MS; ms++) {
+        if (all_stopped())
+            return true;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        sem_timedwait(&threads.ack, &until);
+    }
+    return all_stopped();
+}
+
+static void release_all(void)
+{
+    AO_int_store_release(&threads.epoch, threads.epoch + 1);
+    os_futex_wake_all(&threads.epoch);
+}
+
+/* A thread can fail to stop only where the signal cannot reach it — under
+ * ThreadSanitizer, which defers handlers while a thread is inside most
+ * intercepted calls (pthread_mutex_lock waiting for a lock a stopped thread
+ * holds). Then everyone is released and the stop is tried again. */
 void threads_stop_world(void)
 {
     pthread_mutex_lock(&threads.lock);
-    AO_int_store_release(&threads.epoch, threads.epoch + 1);
-    threads.signalled = 0;
-    for (struct gc_thread *t = threads.all; t; t = t->next)
-        if (t != self && pthread_kill(t->id, threads.signal) == 0)
-            threads.signalled++;
-        else if (t != self)
-            os_fatal("cannot stop thread %lu (pthread_kill failed)", (unsigned long)t->id);
-    for (unsigned i = 0; i < threads.signalled;)
-        if (sem_wait(&threads.ack) == 0)
-            i++;
+    while (!try_stop()) {
+        release_all();
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 void threads_start_world(void)
 {
-    AO_int_store_release(&threads.epoch, threads.epoch + 1);
-    os_futex_wake_all(&threads.epoch);
+    release_all();
     pthread_mutex_unlock(&threads.lock);
 }
 
@@ -166,7 +205,7 @@ static int record_tls(struct gc_thread *t)
 
 static struct gc_thread *record_new(void)
 {
-    pthread_mutex_lock(&threads.lock);
+    os_lock_stoppable(&threads.lock);
     struct gc_thread *t = threads.pool;
     if (t)
         threads.pool = t->next;
@@ -176,7 +215,7 @@ static struct gc_thread *record_new(void)
 
 static void link_self(struct gc_thread *t)
 {
-    pthread_mutex_lock(&threads.lock);
+    os_lock_stoppable(&threads.lock);
     t->next = threads.all;
     threads.all = t;
     self = t;
@@ -223,7 +262,7 @@ static void unregister(struct gc_thread *t)
     if (t->cache)
         cache_release(t->cache);
     t->cache = NULL;
-    pthread_mutex_lock(&threads.lock);
+    os_lock_stoppable(&threads.lock);
     unlink_locked(t);
     if (self == t)
         self = NULL;
