@@ -3,8 +3,9 @@
 #   make            libtricolor.a and libtricolor.so in $(BUILD)
 #   make run        build and run the demo (examples/linked.c)
 #   make test       the whole test suite: Check suites, the same suites under
-#                   ASan+UBSan, a clang -Werror build, the size-class table
-#                   check and an install + pkg-config round trip
+#                   ASan+UBSan, the concurrency suites under ThreadSanitizer
+#                   (clang), a clang -Werror build, the size-class table check
+#                   and an install + pkg-config round trip
 #   make bench      side-by-side benchmarks (tools/)
 #   make install    PREFIX=/usr/local (DESTDIR honoured)
 #
@@ -45,7 +46,7 @@ STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all lib run test check run-tests bench bench-deps install sizeclasses clean
+.PHONY: all lib run test check run-tests tsan-tests bench bench-deps install sizeclasses clean
 .DELETE_ON_ERROR:
 .SECONDARY: $(TEST_LIBS)
 
@@ -106,14 +107,23 @@ test: all
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=address,undefined run-tests
 	$(MAKE) --no-print-directory sizeclasses-check
 	@if command -v clang >/dev/null 2>&1; then \
-	    $(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang lib; \
-	 else echo "clang not installed: clang build skipped"; fi
+	    $(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang lib && \
+	    $(MAKE) --no-print-directory BUILD=$(BUILD)/tsan CC=clang SANITIZE=thread tsan-tests; \
+	 else echo "clang not installed: clang and ThreadSanitizer builds skipped"; fi
 	sh tests/install_test.sh $(BUILD)
 	@sh tests/summary.sh $(BUILD)
 check: test
 
 run-tests: $(TESTS)
 	@sh tests/run.sh $(BUILD) $(TESTS)
+
+# The concurrency suites under ThreadSanitizer (gcc's TSan rejects the
+# fences libatomic_ops uses: build with CC=clang). tests/tsan.supp lists the
+# documented benign races, nothing else.
+TSAN_TESTS := $(BUILD)/tests/test_barrier $(BUILD)/tests/test_torture
+tsan-tests: $(TSAN_TESTS)
+	@TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 $(TSAN_OPTIONS)" \
+	    sh tests/run.sh $(BUILD) $(TSAN_TESTS)
 
 sizeclasses-check: $(BUILD)/tools/mksizeclasses
 	$(BUILD)/tools/mksizeclasses $(BUILD)/sizeclasses.inc

@@ -36,7 +36,8 @@ void barrier_set(bool on, AO_t cycle)
 static void flush(struct barrier_buf *b, size_t n)
 {
     struct marker m;
-    marker_begin(&m);
+    if (!marker_join(&m))
+        return; /* marking ended: termination took these entries */
     for (size_t i = 0; i < n; i++)
         mark_pointer(&m, AO_load(&b->entry[i]));
     marker_end(&m);
@@ -83,9 +84,10 @@ struct gc_thread *barrier_bulk_begin(const void *dst, size_t n)
     if (!__atomic_load_n(&gc_barrier_active, __ATOMIC_ACQUIRE))
         return t;
     struct marker m;
-    marker_begin(&m);
-    mark_range(&m, (uintptr_t)dst, (uintptr_t)dst + n);
-    marker_end(&m);
+    if (marker_join(&m)) {
+        mark_range(&m, (uintptr_t)dst, (uintptr_t)dst + n);
+        marker_end(&m);
+    }
     return t;
 }
 

@@ -405,7 +405,8 @@ static void background_mark(struct marker *m, double share)
                 return;
             while (AO_load(&gc.mark_phase) && !mark_has_work() && !mark_done())
                 sleep_us(50);
-            marker_begin(m);
+            if (!marker_join(m))
+                return;
         }
     }
     marker_end(m);
@@ -428,8 +429,8 @@ static void *worker_main(void *arg)
         seen = workers.epoch;
         pthread_mutex_unlock(&workers.lock);
         struct marker m;
-        marker_begin(&m);
-        background_mark(&m, share);
+        if (marker_join(&m))
+            background_mark(&m, share);
         pthread_mutex_lock(&workers.lock);
     }
     return NULL;
@@ -456,7 +457,8 @@ void collect_assist(size_t bytes)
     if (debt == 0 || !mark_has_work())
         return; /* paid, or nothing to scan */
     struct marker m;
-    marker_begin(&m);
+    if (!marker_join(&m))
+        return;
     mark_drain(&m, debt > ASSIST_MIN ? debt : ASSIST_MIN);
     marker_end(&m);
 }

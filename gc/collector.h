@@ -115,6 +115,15 @@ struct marker {
 void marker_begin(struct marker *m);
 void marker_end(struct marker *m);
 
+/* Join as a thread outside the collector (a mutator flushing its barrier
+ * buffer, a bulk barrier, an assist, a worker): false, and not joined, when
+ * no cycle is marking. A straggler that checked for marking before mark
+ * termination and shades after it would otherwise set mark bits that
+ * outlive the sweep and make the next cycle take a white object for black;
+ * what it meant to shade was in its registers or buffer, which mark
+ * termination scanned. */
+bool marker_join(struct marker *m);
+
 /* Conservatively shade from every aligned word of [lo, hi), or from one
  * candidate word. */
 void mark_range(struct marker *m, uintptr_t lo, uintptr_t hi);

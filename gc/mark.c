@@ -136,6 +136,16 @@ void marker_begin(struct marker *m)
     AO_fetch_and_add1(&active);
 }
 
+bool marker_join(struct marker *m)
+{
+    marker_begin(m);
+    AO_nop_full();
+    if (AO_load(&heap_marking))
+        return true;
+    AO_fetch_and_sub1(&active);
+    return false;
+}
+
 /* Hand the marker's remaining work to the global stack and leave. */
 void marker_end(struct marker *m)
 {

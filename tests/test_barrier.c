@@ -38,6 +38,13 @@
 
 /* ---- unit: the barrier by hand ---- */
 
+/* What a cycle's start and end do to the barrier, without a cycle. */
+static void fake_marking(bool on, AO_t cycle)
+{
+    AO_store(&heap_marking, on);
+    barrier_set(on, cycle);
+}
+
 static struct barrier_buf *own_buffer(void)
 {
     struct gc_thread *t = threads_self();
@@ -68,7 +75,7 @@ START_TEST(write_shades_only_while_on)
     AO_t n0 = AO_load(&buf->n);
     GC_WRITE(holder[0], b); /* off: nothing recorded */
     ck_assert_uint_eq(AO_load(&buf->n), n0);
-    barrier_set(true, 1000);
+    fake_marking(true, 1000);
     GC_WRITE(holder[0], a); /* on: b, the old value, recorded */
     ck_assert_uint_eq(AO_load(&buf->cycle), 1000);
     AO_t n = AO_load(&buf->n);
@@ -80,7 +87,7 @@ START_TEST(write_shades_only_while_on)
     ck_assert_uint_eq(AO_load(&buf->n), n);
     GC_BARRIER(&holder[0]); /* the value a stands in the slot */
     ck_assert_ptr_eq((void *)AO_load(&buf->entry[AO_load(&buf->n) - 1]), a);
-    barrier_set(false, 1000);
+    fake_marking(false, 1000);
     ck_assert_ptr_eq(holder[0], a);
 }
 END_TEST
@@ -99,10 +106,10 @@ START_TEST(write_evaluates_each_argument_once)
     void *x = gc_alloc(16);
     int i = 0;
     evaluations = 0;
-    barrier_set(true, 1001);
+    fake_marking(true, 1001);
     GC_WRITE(arr[i++], counted(x));
     GC_WRITE(arr[i++], counted(arr[0]));
-    barrier_set(false, 1001);
+    fake_marking(false, 1001);
     ck_assert_int_eq(i, 2);
     ck_assert_int_eq(evaluations, 2);
     ck_assert_ptr_eq(arr[0], x);
@@ -120,10 +127,10 @@ START_TEST(full_buffer_is_marked_by_its_owner)
     for (int i = 0; i < N; i++)
         objs[i] = gc_alloc(48);
     GC_WRITE(holder[0], objs[0]);
-    barrier_set(true, 1002);
+    fake_marking(true, 1002);
     for (int i = 1; i < N; i++)
         GC_WRITE(holder[0], objs[i]); /* shades objs[i - 1] */
-    barrier_set(false, 1002);
+    fake_marking(false, 1002);
     for (int i = 0; i < BARRIER_ENTRIES; i++) {
         ck_assert_msg(is_marked(objs[i]), "object %d of a flushed buffer is not marked", i);
         clear_mark(objs[i]);
@@ -145,13 +152,13 @@ START_TEST(bulk_barriers_shade_the_destination)
     void *src[4] = {NULL, NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
         GC_WRITE(dst[i], olds[i]);
-    barrier_set(true, 1003);
+    fake_marking(true, 1003);
     gc_memcpy(dst, src, 2 * sizeof(void *));
     ck_assert(is_marked(olds[0]) && is_marked(olds[1]));
     ck_assert(!is_marked(olds[2]));
     gc_memset(&dst[2], 0, sizeof(void *));
     ck_assert(is_marked(olds[2]));
-    barrier_set(false, 1003);
+    fake_marking(false, 1003);
     for (int i = 0; i < 3; i++) {
         ck_assert_ptr_null(dst[i]);
         clear_mark(olds[i]);
@@ -182,11 +189,28 @@ static struct hidden *g_pair; /* root */
 static void ***g_tail;        /* malloc'ed (not a root): the list's last node */
 static void **g_black;        /* root, NULL at the snapshot */
 
+static int collect_done; /* set when collect_once's cycle returned */
+
 static void *collect_once(void *arg)
 {
     (void)arg;
     gc_collect();
+    __atomic_store_n(&collect_done, 1, __ATOMIC_RELEASE);
     return NULL;
+}
+
+/* Start a cycle on another thread and wait until it marks; false when it
+ * ended before this thread saw it marking (joined then). */
+static bool start_cycle_and_wait_for_marking(pthread_t *t)
+{
+    __atomic_store_n(&collect_done, 0, __ATOMIC_RELEASE);
+    pthread_create(t, NULL, collect_once, NULL);
+    while (!__atomic_load_n(&gc_barrier_active, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&collect_done, __ATOMIC_ACQUIRE)) {
+            pthread_join(*t, NULL);
+            return false;
+        }
+    return true;
 }
 
 static void build_list(struct hidden *h)
@@ -256,27 +280,36 @@ static __attribute__((noinline)) void move_x(bool with_barrier)
         *(void *volatile *)&a[0] = NULL; /* the bug checkmark must find */
 }
 
-static bool attempt(bool with_barrier, uint64_t seed)
+enum outcome { KEPT, LOST, MISSED };
+
+static enum outcome attempt(bool with_barrier, uint64_t seed)
 {
     setup_a(seed);
     pthread_t t;
-    pthread_create(&t, NULL, collect_once, NULL);
-    while (!__atomic_load_n(&gc_barrier_active, __ATOMIC_ACQUIRE))
-        ;
+    if (!start_cycle_and_wait_for_marking(&t)) {
+        GC_WRITE((*g_tail)[1], NULL);
+        return MISSED;
+    }
     move_x(with_barrier);
     pthread_join(t, NULL);
     bool ok = x_intact(g_black[0], seed);
     GC_WRITE((*g_tail)[1], NULL);
-    return ok;
+    return ok ? KEPT : LOST;
 }
 
 static int scenario_move(bool with_barrier)
 {
     g_pair = gc_alloc(sizeof *g_pair);
     build_list(g_pair);
-    for (int i = 0; i < ATTEMPTS; i++)
-        if (!attempt(with_barrier, (uint64_t)i * 977))
+    int done = 0;
+    for (int i = 0; i < 20 * ATTEMPTS && done < ATTEMPTS; i++) {
+        enum outcome o = attempt(with_barrier, (uint64_t)i * 977);
+        if (o == LOST)
             return printf("object lost at attempt %d\n", i), 1;
+        done += o == KEPT;
+    }
+    if (done < ATTEMPTS)
+        return printf("only %d of %d attempts caught a cycle marking\n", done, ATTEMPTS), 1;
     printf("no loss in %d attempts\n", ATTEMPTS);
     return 0;
 }
@@ -289,9 +322,8 @@ static int scenario_black(void)
     build_list(g_pair);
     for (int round = 0; round < 20; round++) {
         pthread_t t;
-        pthread_create(&t, NULL, collect_once, NULL);
-        while (!__atomic_load_n(&gc_barrier_active, __ATOMIC_ACQUIRE))
-            ;
+        if (!start_cycle_and_wait_for_marking(&t))
+            continue;
         void **chain = NULL;
         for (int i = 0; i < 2000; i++) {
             void **n = gc_alloc(i % 100 == 0 ? 40000 : 3 * sizeof(void *));
