@@ -2,7 +2,8 @@
  * bench_latency.c — message latency: the worst single allocation-and-store a program sees
  * while a large window of live messages turns over, tricolor against bdwgc and Go.
  *
- * Usage: bench_latency [-n PUSHES] [-w WINDOW] [-v A|B|AB] [-r REPEATS] [-g GOFILE|none]
+ * Usage: bench_latency [-n PUSHES] [-w WINDOW] [-t THREADS] [-v A|B|AB] [-r REPEATS]
+ *                      [-g GOFILE|none]
  *
  * Links with the static library, libatomic_ops and $(pkg-config --libs bdw-gc).
  *
@@ -10,50 +11,71 @@
  * 200,000) starts empty; the program makes N pushes (-n, default 1,000,000). Push i creates
  * message i and stores it into slot i % W, dropping the message stored there W pushes
  * earlier, so once the window is full the live heap stays at W messages while every push
- * allocates. What a message is, is the workload variant (-v, default AB: both, in turn):
+ * allocates. The workload runs in T mutator threads at once (-t, default 1), each with a
+ * window and pushes of its own: W/T slots and N/T pushes, the remainders spread one each
+ * over the first threads. What a message is, is the workload variant (-v, default AB: both,
+ * in turn):
  *   A  one noscan 1 KiB block (gc_alloc_noscan, GC_MALLOC_ATOMIC) with its id written into
  *      its first and last 8 bytes, so that it is touched: ~200 MB of live data the collector
  *      never looks inside;
  *   B  a linked list of 16 pointerful 64-byte nodes (gc_alloc, GC_MALLOC), linked with
  *      GC_WRITE, the id in each node: ~200 MB of live heap that every cycle must trace.
  * The variants are rows of one table (`variants`): a name, a line describing the message, the
- * function that makes one and the function that checks one. The window itself is an object
- * of the allocator under test (gc_alloc, GC_MALLOC), scanned like any heap object; every
- * store into it goes through GC_WRITE. After the last push every slot is checked to hold the
- * last message stored into it, intact, so a collector that frees a live message fails.
+ * function that makes one and the function that checks one. A thread's window is an object
+ * of the allocator under test (gc_alloc, GC_MALLOC), scanned like any heap object and
+ * reachable from that thread's stack; every store into it goes through GC_WRITE. After its
+ * last push every thread checks that each of its slots holds the last message stored into
+ * it, intact, so a collector that frees a live message fails.
  *
  * Allocators are rows of another table (`allocators`): a name, a scanned and a noscan
- * allocation function and a setup function. Row 0, tricolor, is compared with the rest:
- *   tricolor  gc_alloc and gc_alloc_noscan, GCPERCENT as the environment sets it;
- *   bdwgc     GC_MALLOC and GC_MALLOC_ATOMIC after GC_INIT, its default settings.
+ * allocation function, a setup function, the thread create and join functions the
+ * allocator requires and, for a collector that records them, the function that reads its
+ * stop-the-world pauses. Row 0, tricolor, is compared with the rest:
+ *   tricolor  gc_alloc and gc_alloc_noscan, GCPERCENT as the environment sets it; threads
+ *             started with gc_pthread_create; pauses read with gc_read_pauses;
+ *   bdwgc     GC_MALLOC and GC_MALLOC_ATOMIC after GC_INIT, its default settings; threads
+ *             started with GC_pthread_create and joined with GC_pthread_join.
  * A third row, go, comes from the Go twin of this program, tools/bench_latency.go (-g names
- * it; "none" leaves Go out), which runs the same loop on the same message shapes with GOGC
- * as the environment sets it. When `go` is on PATH the twin is built once, beside this
- * program, and run after the C allocators in each repeat; it prints one line, which is
- * parsed. Without `go`, or when the twin fails to build or run, its row says so and the rest
- * of the run goes on.
+ * it; "none" leaves Go out), which runs the same loop on the same message shapes, in T
+ * goroutines split the same way, with GOGC and GOMAXPROCS as the environment sets them.
+ * When `go` is on PATH the twin is built once, beside this program, and run after the C
+ * allocators in each repeat; it prints one line, which is parsed. Without `go`, or when the
+ * twin fails to build or run, its row says so and the rest of the run goes on.
  *
  * Measuring. Every push is timed alone: CLOCK_MONOTONIC before the message is made and
  * after it is stored, the difference kept as one sample (8 bytes a push, in a buffer
- * touched before the loop starts, so no page fault lands in a push). The total is the wall
- * time of the push loop. Each allocator runs in a child process of its own
- * (bench_child.h's run_variant), which writes its samples and total into memory it shares
- * with the parent and reports its peak RSS (getrusage of the child itself, sample buffer
- * included). The parent sorts the samples and reads the worst push, the 99.9th, 99th and
- * 50th percentiles (nearest rank). The measurement is repeated (-r, default 1; totals vary
- * by tens of percent between runs on a small machine) with the allocators interleaved, and
- * of each allocator the run with the shortest total counts, all its numbers together.
+ * touched before the threads start, so no page fault lands in a push); each thread fills
+ * its own stretch of the buffer. The total is the wall time from the first thread's first
+ * push to the last thread's last push (with one thread, the time of its push loop). Each
+ * allocator runs in a child process of its own (bench_child.h's run_variant), which writes
+ * its samples and total into memory it shares with the parent and reports its peak RSS
+ * (getrusage of the child itself, sample buffer included). When the allocator records its
+ * stop-the-world pauses, the child also copies the durations of the pauses of its run
+ * there once every thread has finished: at most the last 256, the most gc_read_pauses
+ * keeps, and the API does not say how many more there were. The parent sorts the samples
+ * of all threads together and reads the worst push, the 99.9th, 99th and 50th percentiles
+ * (nearest rank), and of the pauses the count, median, 99th percentile and longest. The
+ * measurement is repeated (-r, default 1; totals vary by tens of percent between runs on a
+ * small machine) with the allocators interleaved, and of each allocator the run with the
+ * shortest total counts, all its numbers together.
  *
  * Output: per variant, one row per allocator (total seconds, worst push and 99.9th and 99th
  * percentiles in milliseconds, median in microseconds, peak RSS in MiB), then tricolor's
- * total time as a ratio to each other allocator's. Last, one PASS/MISS line per goal and
- * variant: tricolor's worst push at most 2 ms, its total at most 1.2 times bdwgc's. The goals
- * are informational. The exit status is 1 when a C allocator failed, else 0.
+ * total time as a ratio to each other allocator's, then one row per allocator that records
+ * pauses (count, median, 99th percentile, longest, in milliseconds), with a note when the
+ * count reached 256: those are the last 256, earlier ones were not kept. Last, one PASS/MISS
+ * line per goal and variant: tricolor's worst push at most 2 ms, its pause p99 at most
+ * 0.5 ms, its total at most 1.2 times bdwgc's. The goals are informational. The exit status
+ * is 1 when a C allocator failed, else 0.
  */
+#define GC_THREADS             /* declare bdwgc's thread functions... */
+#define GC_NO_THREAD_REDIRECTS /* ...without renaming pthread_create for every allocator */
+
 #define BENCH_NAME "bench_latency"
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -72,8 +94,11 @@ enum {
     DEFAULT_WINDOW = 200 * 1000,
     MAX_PUSHES = 100 * 1000 * 1000,
     MAX_WINDOW = 10 * 1000 * 1000,
+    DEFAULT_THREADS = 1,
+    MAX_THREADS = 64,
     DEFAULT_REPEATS = 1,
     MAX_REPEATS = 100,
+    MAX_PAUSES = 256,  /* the most gc_read_pauses keeps */
     BLOCK_SIZE = 1024, /* variant A */
     LIST_LENGTH = 16,  /* variant B */
     GO_OUTPUT = 1024,  /* enough for the twin's one line */
@@ -81,6 +106,7 @@ enum {
 
 /* Goals for tricolor, in every variant. */
 static const double GOAL_WORST_MS = 2.0;
+static const double GOAL_PAUSE_P99_MS = 0.5;
 static const double GOAL_TIME_RATIO = 1.2; /* total time / bdwgc's */
 
 static const char GO_DEFAULT_SOURCE[] = "tools/bench_latency.go";
@@ -93,11 +119,17 @@ struct node {
 };
 _Static_assert(sizeof(struct node) == 64, "a node is 64 bytes");
 
+typedef int spawn_fn(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                     void *arg);
+
 struct allocator {
     const char *name;
     void *(*alloc)(size_t size);        /* zeroed; scanned for pointers */
     void *(*alloc_noscan)(size_t size); /* never holds pointers; contents undefined */
     int (*setup)(void);                 /* 0, or -1 on failure */
+    spawn_fn *spawn;                    /* pthread_create for this allocator */
+    int (*join)(pthread_t thread, void **ret);
+    size_t (*read_pauses)(uint64_t *ns, size_t max); /* NULL: pauses not recorded */
 };
 
 struct variant {
@@ -110,20 +142,34 @@ struct variant {
 /* Memory a child shares with the parent: what one run measured. */
 struct samples {
     uint64_t total_ns;
-    uint64_t ns[]; /* one per push */
+    size_t npauses; /* 0 when the allocator records none */
+    uint64_t pause_ns[MAX_PAUSES];
+    uint64_t ns[]; /* one per push, thread after thread */
 };
 
 /* One run of one variant, as the child sees it. */
 struct job {
     const struct variant *variant;
-    long pushes, window;
+    long pushes, window; /* in all, split among the threads */
+    int threads;
     struct samples *out;
+};
+
+/* One mutator thread's part of a run. */
+struct share {
+    const struct allocator *a;
+    const struct variant *variant;
+    long pushes, window;
+    uint64_t *ns; /* its samples */
+    uint64_t start_ns, end_ns;
 };
 
 /* What a run measured, summarised. */
 struct latency {
     uint64_t total_ns, worst_ns, p999_ns, p99_ns, median_ns;
     long peak_rss_kib;
+    size_t npauses; /* the pauses kept; their summary below is 0 without any */
+    uint64_t pause_median_ns, pause_p99_ns, pause_max_ns;
 };
 
 /* ---- the allocators ---- */
@@ -150,8 +196,11 @@ static int bdwgc_setup(void)
 }
 
 static const struct allocator allocators[] = {
-    {"tricolor", gc_alloc, gc_alloc_noscan, tricolor_setup}, /* compared with the rest */
-    {"bdwgc", bdwgc_alloc, bdwgc_alloc_noscan, bdwgc_setup},
+    /* compared with the rest */
+    {"tricolor", gc_alloc, gc_alloc_noscan, tricolor_setup, gc_pthread_create, pthread_join,
+     gc_read_pauses},
+    {"bdwgc", bdwgc_alloc, bdwgc_alloc_noscan, bdwgc_setup, GC_pthread_create, GC_pthread_join,
+     NULL},
 };
 enum { NALLOCATORS = sizeof allocators / sizeof allocators[0] };
 enum { ROW_TRICOLOR = 0, ROW_BDWGC = 1 }; /* the rows the goals name */
@@ -215,40 +264,80 @@ static inline uint64_t clock_ns(void)
 }
 
 /* The timed loop: every push timed alone, from making the message to storing it. */
-static void push_all(const struct allocator *a, const struct job *j, void **window)
+static void push_all(struct share *s, void **window)
 {
-    uint64_t *ns = j->out->ns;
-    uint64_t start = clock_ns();
-    for (long i = 0; i < j->pushes; i++) {
+    s->start_ns = clock_ns();
+    for (long i = 0; i < s->pushes; i++) {
         uint64_t t0 = clock_ns();
-        void *msg = j->variant->make(a, i);
-        GC_WRITE(window[i % j->window], msg);
-        ns[i] = clock_ns() - t0;
+        void *msg = s->variant->make(s->a, i);
+        GC_WRITE(window[i % s->window], msg);
+        s->ns[i] = clock_ns() - t0;
     }
-    j->out->total_ns = clock_ns() - start;
+    s->end_ns = clock_ns();
 }
 
 /* Every slot holds the last message stored into it, intact; slots never used are empty. */
-static void check_window(const struct job *j, void *const *window)
+static void check_window(const struct share *s, void *const *window)
 {
-    for (long s = 0; s < j->window; s++) {
-        if (s >= j->pushes) {
-            check(window[s] == NULL, "unused slot empty");
+    for (long k = 0; k < s->window; k++) {
+        if (k >= s->pushes) {
+            check(window[k] == NULL, "unused slot empty");
             continue;
         }
-        long last = s + (j->pushes - 1 - s) / j->window * j->window;
-        check(window[s] && j->variant->intact(window[s], last), "message intact");
+        long last = k + (s->pushes - 1 - k) / s->window * s->window;
+        check(window[k] && s->variant->intact(window[k], last), "message intact");
     }
+}
+
+/* One mutator thread: its window, its pushes, its check. */
+static void *mutator_main(void *arg)
+{
+    struct share *s = arg;
+    void **window = s->a->alloc((size_t)s->window * sizeof *window);
+    if (!window)
+        die("out of memory");
+    push_all(s, window);
+    check_window(s, window);
+    return NULL;
+}
+
+/* Thread t's part of `n`: n / threads, and one more for each of the first n % threads. */
+static long part(long n, int threads, int t)
+{
+    return n / threads + (t < n % threads);
+}
+
+/* Start every mutator, wait for all; the total spans the first push to the last. */
+static void run_mutators(const struct allocator *a, const struct job *j, struct share *shares)
+{
+    pthread_t tids[MAX_THREADS];
+    uint64_t *ns = j->out->ns;
+    for (int t = 0; t < j->threads; t++) {
+        shares[t] = (struct share){.a = a,
+                                   .variant = j->variant,
+                                   .pushes = part(j->pushes, j->threads, t),
+                                   .window = part(j->window, j->threads, t),
+                                   .ns = ns};
+        ns += shares[t].pushes;
+        if (a->spawn(&tids[t], NULL, mutator_main, &shares[t]) != 0)
+            die("cannot create a thread");
+    }
+    uint64_t first = UINT64_MAX, last = 0;
+    for (int t = 0; t < j->threads; t++) {
+        if (a->join(tids[t], NULL) != 0)
+            die("cannot join a thread");
+        first = shares[t].start_ns < first ? shares[t].start_ns : first;
+        last = shares[t].end_ns > last ? shares[t].end_ns : last;
+    }
+    j->out->total_ns = last - first;
 }
 
 static void run_job(const struct allocator *a, const struct job *j)
 {
+    struct share shares[MAX_THREADS];
     memset(j->out->ns, 0, (size_t)j->pushes * sizeof j->out->ns[0]); /* fault pages in */
-    void **window = a->alloc((size_t)j->window * sizeof *window);
-    if (!window)
-        die("out of memory");
-    push_all(a, j, window);
-    check_window(j, window);
+    run_mutators(a, j, shares);
+    j->out->npauses = a->read_pauses ? a->read_pauses(j->out->pause_ns, MAX_PAUSES) : 0;
 }
 
 /* ---- the allocators as bench_child.h sees them ---- */
@@ -286,15 +375,30 @@ static uint64_t percentile(const uint64_t *sorted, long n, long ppm)
     return sorted[rank > 0 ? rank - 1 : 0];
 }
 
+/* The pauses' count, median, 99th percentile and longest into `l`, when there are any. */
+static void summarise_pauses(struct samples *s, struct latency *l)
+{
+    long n = (long)s->npauses;
+    l->npauses = s->npauses;
+    if (n == 0)
+        return;
+    qsort(s->pause_ns, s->npauses, sizeof s->pause_ns[0], compare_u64);
+    l->pause_median_ns = percentile(s->pause_ns, n, 500000);
+    l->pause_p99_ns = percentile(s->pause_ns, n, 990000);
+    l->pause_max_ns = s->pause_ns[n - 1];
+}
+
 static struct latency summarise(struct samples *s, long n, long peak_rss_kib)
 {
     qsort(s->ns, (size_t)n, sizeof s->ns[0], compare_u64);
-    return (struct latency){.total_ns = s->total_ns,
-                            .worst_ns = s->ns[n - 1],
-                            .p999_ns = percentile(s->ns, n, 999000),
-                            .p99_ns = percentile(s->ns, n, 990000),
-                            .median_ns = percentile(s->ns, n, 500000),
-                            .peak_rss_kib = peak_rss_kib};
+    struct latency l = {.total_ns = s->total_ns,
+                        .worst_ns = s->ns[n - 1],
+                        .p999_ns = percentile(s->ns, n, 999000),
+                        .p99_ns = percentile(s->ns, n, 990000),
+                        .median_ns = percentile(s->ns, n, 500000),
+                        .peak_rss_kib = peak_rss_kib};
+    summarise_pauses(s, &l);
+    return l;
 }
 
 /* One run of allocator `k` in a child; 0 with `*l` filled, or -1 when it failed. */
@@ -365,25 +469,29 @@ static int go_parse(const char *out, const struct job *j, struct latency *l)
 {
     char name[8];
     long pushes, window;
+    int threads;
     const char *line = strstr(out, "bench_latency.go: ");
+    *l = (struct latency){0};
     return line &&
            sscanf(line,
-                  "bench_latency.go: variant %7s pushes %ld window %ld total_ns %" SCNu64
+                  "bench_latency.go: variant %7s pushes %ld window %ld threads %d total_ns %" SCNu64
                   " worst_ns %" SCNu64 " p999_ns %" SCNu64 " p99_ns %" SCNu64 " median_ns %" SCNu64
                   " peak_rss_kib %ld",
-                  name, &pushes, &window, &l->total_ns, &l->worst_ns, &l->p999_ns, &l->p99_ns,
-                  &l->median_ns, &l->peak_rss_kib) == 9 &&
-           strcmp(name, j->variant->name) == 0 && pushes == j->pushes && window == j->window;
+                  name, &pushes, &window, &threads, &l->total_ns, &l->worst_ns, &l->p999_ns,
+                  &l->p99_ns, &l->median_ns, &l->peak_rss_kib) == 10 &&
+           strcmp(name, j->variant->name) == 0 && pushes == j->pushes && window == j->window &&
+           threads == j->threads;
 }
 
 /* One run of the twin; 0 with `*l` filled, or -1 with the reason printed. */
 static int run_go(const char *binary, const struct job *j, struct latency *l)
 {
-    char pushes[24], window[24], out[GO_OUTPUT];
+    char pushes[24], window[24], threads[24], out[GO_OUTPUT];
     snprintf(pushes, sizeof pushes, "%ld", j->pushes);
     snprintf(window, sizeof window, "%ld", j->window);
-    char *argv[] = {(char *)binary, "-variant", (char *)j->variant->name, "-n", pushes, "-w",
-                    window, NULL};
+    snprintf(threads, sizeof threads, "%d", j->threads);
+    char *argv[] = {(char *)binary, "-variant", (char *)j->variant->name, "-n", pushes,
+                    "-w", window, "-t", threads, NULL};
     int fds[2];
     if (pipe(fds) != 0)
         die("cannot create a pipe");
@@ -485,9 +593,43 @@ static void print_time_ratios(const struct row *rows)
     }
 }
 
+/* The pauses of every C allocator that records them, from the runs that counted. */
+static void print_pauses(const struct row *rows)
+{
+    int header = 0;
+    for (unsigned k = 0; k < NALLOCATORS; k++) {
+        const struct latency *l = &rows[k].l;
+        if (rows[k].state != ROW_OK || !allocators[k].read_pauses)
+            continue;
+        if (!header++)
+            printf("\n%-10s %9s %10s %10s %10s\n", "pauses", "count", "median ms", "p99 ms",
+                   "max ms");
+        if (l->npauses == 0)
+            printf("%-10s %9d %10s %10s %10s\n", row_name(k), 0, "-", "-", "-");
+        else
+            printf("%-10s %9zu %10.3f %10.3f %10.3f\n", row_name(k), l->npauses,
+                   ms(l->pause_median_ns), ms(l->pause_p99_ns), ms(l->pause_max_ns));
+        if (l->npauses == MAX_PAUSES)
+            printf("%-10s (the last %d pauses: the collector keeps no more, earlier ones are not"
+                   " counted)\n",
+                   "", MAX_PAUSES);
+    }
+}
+
 static const char *verdict(int met)
 {
     return met ? "PASS" : "MISS";
+}
+
+static void print_pause_goal(const struct variant *v, const struct latency *t)
+{
+    if (t->npauses == 0) {
+        printf("----  %s  tricolor pause p99: no pauses recorded\n", v->name);
+        return;
+    }
+    printf("%s  %s  tricolor pause p99 %.3f ms of the last %zu (goal <= %.1f ms)\n",
+           verdict(ms(t->pause_p99_ns) <= GOAL_PAUSE_P99_MS), v->name, ms(t->pause_p99_ns),
+           t->npauses, GOAL_PAUSE_P99_MS);
 }
 
 static void print_goals(const struct variant *v, const struct row *rows)
@@ -499,6 +641,7 @@ static void print_goals(const struct variant *v, const struct row *rows)
     }
     printf("%s  %s  tricolor worst push %.3f ms (goal <= %.1f ms)\n",
            verdict(ms(t->worst_ns) <= GOAL_WORST_MS), v->name, ms(t->worst_ns), GOAL_WORST_MS);
+    print_pause_goal(v, t);
     if (rows[ROW_BDWGC].state != ROW_OK) {
         printf("----  %s  tricolor total time: bdwgc did not run\n", v->name);
         return;
@@ -512,6 +655,7 @@ static void print_goals(const struct variant *v, const struct row *rows)
 
 struct options {
     long pushes, window;
+    int threads;
     int selected[NVARIANTS];
     int repeats;
     const char *go_source; /* NULL: leave Go out */
@@ -523,15 +667,17 @@ static __attribute__((noreturn)) void usage(const char *why)
     if (why)
         fprintf(out, BENCH_NAME ": %s\n", why);
     fprintf(out,
-            "usage: " BENCH_NAME " [-n PUSHES] [-w WINDOW] [-v A|B|AB] [-r REPEATS]"
-            " [-g GOFILE|none]\n"
-            "  -n  messages pushed (1..%d, default %d)\n"
-            "  -w  window: messages kept live (1..%d, default %d)\n"
+            "usage: " BENCH_NAME " [-n PUSHES] [-w WINDOW] [-t THREADS] [-v A|B|AB]"
+            " [-r REPEATS] [-g GOFILE|none]\n"
+            "  -n  messages pushed, in all (1..%d, default %d)\n"
+            "  -w  window: messages kept live, in all (1..%d, default %d)\n"
+            "  -t  mutator threads, each with its share of -n and -w (1..%d, default %d;"
+            " at most -n and -w)\n"
             "  -v  message variants to run, A, B or AB (default AB)\n"
             "  -r  runs of each allocator, the fastest counts (1..%d, default %d)\n"
             "  -g  the Go twin's source, or none (default %s)\n",
-            MAX_PUSHES, DEFAULT_PUSHES, MAX_WINDOW, DEFAULT_WINDOW, MAX_REPEATS, DEFAULT_REPEATS,
-            GO_DEFAULT_SOURCE);
+            MAX_PUSHES, DEFAULT_PUSHES, MAX_WINDOW, DEFAULT_WINDOW, MAX_THREADS, DEFAULT_THREADS,
+            MAX_REPEATS, DEFAULT_REPEATS, GO_DEFAULT_SOURCE);
     exit(why ? 2 : 0);
 }
 
@@ -557,14 +703,17 @@ static void parse_options(struct options *o, int argc, char **argv)
     opterr = 0;
     *o = (struct options){.pushes = DEFAULT_PUSHES,
                           .window = DEFAULT_WINDOW,
+                          .threads = DEFAULT_THREADS,
                           .repeats = DEFAULT_REPEATS,
                           .go_source = GO_DEFAULT_SOURCE};
     parse_selection(o->selected, "AB");
-    while ((opt = getopt(argc, argv, "n:w:v:r:g:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:w:t:v:r:g:h")) != -1) {
         if (opt == 'n')
             o->pushes = parse_number(optarg, 1, MAX_PUSHES);
         else if (opt == 'w')
             o->window = parse_number(optarg, 1, MAX_WINDOW);
+        else if (opt == 't')
+            o->threads = parse_number(optarg, 1, MAX_THREADS);
         else if (opt == 'v')
             parse_selection(o->selected, optarg);
         else if (opt == 'r')
@@ -576,6 +725,8 @@ static void parse_options(struct options *o, int argc, char **argv)
     }
     if (optind != argc)
         usage("unexpected argument");
+    if (o->threads > o->pushes || o->threads > o->window)
+        usage("more threads than pushes or window slots");
 }
 
 /* ---- main ---- */
@@ -600,7 +751,7 @@ static const char *go_prepare(const char *source, char *binary, size_t size)
     return binary;
 }
 
-/* Shared with every child: the total and one sample per push. */
+/* Shared with every child: the total, the pauses and one sample per push. */
 static struct samples *shared_samples(long pushes)
 {
     size_t size = sizeof(struct samples) + (size_t)pushes * sizeof(uint64_t);
@@ -614,12 +765,15 @@ int main(int argc, char **argv)
 {
     struct options o;
     parse_options(&o, argc, argv);
-    printf(BENCH_NAME ": window of %ld messages, %ld pushes, best of %d\n", o.window, o.pushes,
-           o.repeats);
+    printf(BENCH_NAME ": window of %ld messages, %ld pushes, %d mutator thread(s), best of %d\n",
+           o.window, o.pushes, o.threads, o.repeats);
     char go_binary[PATH_MAX];
     const char *go = go_prepare(o.go_source, go_binary, sizeof go_binary);
     struct row rows[NVARIANTS][NROWS];
-    struct job job = {.pushes = o.pushes, .window = o.window, .out = shared_samples(o.pushes)};
+    struct job job = {.pushes = o.pushes,
+                      .window = o.window,
+                      .threads = o.threads,
+                      .out = shared_samples(o.pushes)};
     int failures = 0;
     for (unsigned v = 0; v < NVARIANTS; v++) {
         if (!o.selected[v])
@@ -629,6 +783,7 @@ int main(int argc, char **argv)
         measure(&job, o.repeats, go, rows[v]);
         print_table(rows[v]);
         print_time_ratios(rows[v]);
+        print_pauses(rows[v]);
         for (unsigned k = 0; k < NALLOCATORS; k++)
             failures += rows[v][k].state == ROW_FAILED;
     }

@@ -1,31 +1,36 @@
 // bench_latency.go — the Go twin of bench_latency.c: the same message-latency loop on the
 // same message shapes, so that Go's collector is one more row of that program's tables.
 //
-// Usage: go run tools/bench_latency.go [-variant A|B] [-n PUSHES] [-w WINDOW]
+// Usage: go run tools/bench_latency.go [-variant A|B] [-n PUSHES] [-w WINDOW] [-t THREADS]
 //
 // The workload, as bench_latency.c describes it. A window of W message slots (-w, default
 // 200,000) starts empty; push i (of -n, default 1,000,000) creates message i and stores it
-// into slot i % W, dropping the message stored there W pushes earlier. A message is
+// into slot i % W, dropping the message stored there W pushes earlier. The workload runs in
+// T goroutines at once (-t, default 1), each with a window and pushes of its own: W/T slots
+// and N/T pushes, the remainders spread one each over the first goroutines. A message is
 //
 //	A  one 1 KiB block, new([1024]byte), pointer-free (noscan), with its id written into
 //	   its first and last 8 bytes;
 //	B  a linked list of 16 nodes of 64 bytes, a next pointer and seven words of payload,
 //	   the id in each node.
 //
-// The window is a heap slice of pointers, one word a slot as in the C program (the classic
-// Go version of this test keeps 3-word []byte slice headers instead). After the last push
-// every slot is checked to hold the last message stored into it, intact.
+// A window is a heap slice of pointers, one word a slot as in the C program (the classic
+// Go version of this test keeps 3-word []byte slice headers instead). After its last push
+// every goroutine checks that each of its slots holds the last message stored into it,
+// intact.
 //
 // Measuring, as in the C program: every push is timed alone (time.Now and time.Since, both
-// monotonic) into a sample buffer touched before the loop; the total is the wall time of the
-// loop. The samples are then sorted and the worst push and the 99.9th, 99th and 50th
-// percentiles (nearest rank) read. Peak RSS is getrusage(RUSAGE_SELF).ru_maxrss. The
-// collector runs with the environment's settings (GOGC, GOMAXPROCS).
+// monotonic) into a sample buffer touched before the goroutines start, each goroutine
+// filling its own stretch; the total is the wall time from the first goroutine's first push
+// to the last one's last push. The samples of all goroutines are then sorted together and
+// the worst push and the 99.9th, 99th and 50th percentiles (nearest rank) read. Peak RSS is
+// getrusage(RUSAGE_SELF).ru_maxrss. The collector runs with the environment's settings
+// (GOGC, GOMAXPROCS).
 //
 // Output: one line, which bench_latency.c parses; times in nanoseconds, RSS in KiB:
 //
-//	bench_latency.go: variant A pushes N window W total_ns T worst_ns T p999_ns T
-//	p99_ns T median_ns T peak_rss_kib K
+//	bench_latency.go: variant A pushes N window W threads T total_ns T worst_ns T
+//	p999_ns T p99_ns T median_ns T peak_rss_kib K
 //
 // (on a single line). A failed check prints a message on stderr and exits with status 1.
 package main
@@ -36,6 +41,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -100,16 +106,24 @@ type latency struct {
 	peakRSSKiB               int64
 }
 
+// One goroutine's part of a run: its samples, window size, and when it pushed.
+type share struct {
+	samples    []time.Duration // one per push
+	window     int
+	start, end time.Time
+	ok         bool // its window checked
+}
+
 // The timed loop: every push timed alone, from making the message to storing it.
-func pushAll[M comparable](v variant[M], window []M, samples []time.Duration) time.Duration {
-	start := time.Now()
-	for i := range samples {
+func pushAll[M comparable](v variant[M], window []M, s *share) {
+	s.start = time.Now()
+	for i := range s.samples {
 		t0 := time.Now()
 		msg := v.make(i)
 		window[i%len(window)] = msg
-		samples[i] = time.Since(t0)
+		s.samples[i] = time.Since(t0)
 	}
-	return time.Since(start)
+	s.end = time.Now()
 }
 
 // Every slot holds the last message stored into it, intact; slots never used are empty.
@@ -139,14 +153,57 @@ func percentile(sorted []time.Duration, ppm int) time.Duration {
 	return sorted[rank-1]
 }
 
-func run[M comparable](v variant[M], pushes, windowSize int) (latency, bool) {
+// One goroutine: its window, its pushes, its check.
+func mutator[M comparable](v variant[M], s *share, wg *sync.WaitGroup) {
+	defer wg.Done()
+	window := make([]M, s.window)
+	pushAll(v, window, s)
+	s.ok = checkWindow(v, window, len(s.samples))
+}
+
+// Goroutine t's part of n: n / threads, and one more for each of the first n % threads.
+func part(n, threads, t int) int {
+	if t < n%threads {
+		return n/threads + 1
+	}
+	return n / threads
+}
+
+// Start every goroutine, wait for all; the total spans the first push to the last.
+func runMutators[M comparable](v variant[M], samples []time.Duration, windowSize,
+	threads int) (time.Duration, bool) {
+	shares := make([]share, threads)
+	var wg sync.WaitGroup
+	first := 0
+	for t := range shares {
+		n := part(len(samples), threads, t)
+		shares[t] = share{samples: samples[first : first+n], window: part(windowSize, threads, t)}
+		first += n
+		wg.Add(1)
+		go mutator(v, &shares[t], &wg)
+	}
+	wg.Wait()
+	start, end, ok := shares[0].start, shares[0].end, true
+	for _, s := range shares {
+		if s.start.Before(start) {
+			start = s.start
+		}
+		if s.end.After(end) {
+			end = s.end
+		}
+		ok = ok && s.ok
+	}
+	return end.Sub(start), ok
+}
+
+func run[M comparable](v variant[M], pushes, windowSize, threads int) (latency, bool) {
 	samples := make([]time.Duration, pushes)
 	for i := range samples {
 		samples[i] = 0 // fault the pages in before the loop
 	}
-	window := make([]M, windowSize)
-	l := latency{total: pushAll(v, window, samples)}
-	if !checkWindow(v, window, pushes) {
+	total, ok := runMutators(v, samples, windowSize, threads)
+	l := latency{total: total}
+	if !ok {
 		return l, false
 	}
 	sort.Slice(samples, func(a, b int) bool { return samples[a] < samples[b] })
@@ -170,8 +227,9 @@ func main() {
 	name := flag.String("variant", "A", "message variant: A (1 KiB block) or B (list of 16 nodes)")
 	pushes := flag.Int("n", 1000000, "messages pushed")
 	windowSize := flag.Int("w", 200000, "window: messages kept live")
+	threads := flag.Int("t", 1, "goroutines, each with its share of -n and -w")
 	flag.Parse()
-	if *pushes < 1 || *windowSize < 1 || flag.NArg() != 0 {
+	if *threads < 1 || *pushes < *threads || *windowSize < *threads || flag.NArg() != 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -179,17 +237,17 @@ func main() {
 	var ok bool
 	switch *name {
 	case "A":
-		l, ok = run(variant[*block]{makeBlock, blockIntact}, *pushes, *windowSize)
+		l, ok = run(variant[*block]{makeBlock, blockIntact}, *pushes, *windowSize, *threads)
 	case "B":
-		l, ok = run(variant[*node]{makeList, listIntact}, *pushes, *windowSize)
+		l, ok = run(variant[*node]{makeList, listIntact}, *pushes, *windowSize, *threads)
 	default:
 		fail("unknown variant %q", *name)
 	}
 	if !ok {
 		fail("check failed: message intact")
 	}
-	fmt.Printf("bench_latency.go: variant %s pushes %d window %d total_ns %d worst_ns %d"+
-		" p999_ns %d p99_ns %d median_ns %d peak_rss_kib %d\n",
-		*name, *pushes, *windowSize, l.total.Nanoseconds(), l.worst.Nanoseconds(),
+	fmt.Printf("bench_latency.go: variant %s pushes %d window %d threads %d total_ns %d"+
+		" worst_ns %d p999_ns %d p99_ns %d median_ns %d peak_rss_kib %d\n",
+		*name, *pushes, *windowSize, *threads, l.total.Nanoseconds(), l.worst.Nanoseconds(),
 		l.p999.Nanoseconds(), l.p99.Nanoseconds(), l.median.Nanoseconds(), l.peakRSSKiB)
 }
