@@ -38,7 +38,7 @@
  * proportion to what they allocate while the cycle marks.
  *
  * Trigger and goal (GOGC-style): heap goal = marked + marked·GCPERCENT/100,
- * at least 4 MiB·GCPERCENT/100; the cycle starts at 7/8 of the way from
+ * at least 4 MiB·GCPERCENT/100; the cycle starts at 45/64 of the way from
  * marked to goal, so that concurrent marking finishes before the goal.
  *
  * Lock order: gc lock, request lock, loader lock, roots lock, the
@@ -136,12 +136,14 @@ static AO_t goal_for(AO_t marked, int percent)
     return goal > floor ? goal : floor;
 }
 
-/* Where the cycle for that goal starts: 7/8 of the way there (pure). */
+/* Where the cycle for that goal starts: 45/64 of the way there (pure),
+ * the earliest point of Go's trigger band, so that the marking has room
+ * to finish before the goal with assists staying light. */
 static AO_t trigger_for(AO_t marked, AO_t goal)
 {
     if (goal == ~(AO_t)0)
         return goal;
-    return goal > marked ? marked + (goal - marked) / 8 * 7 : goal;
+    return goal > marked ? marked + (goal - marked) / 64 * 45 : goal;
 }
 
 static void set_trigger(void)
@@ -383,14 +385,21 @@ static void sleep_us(unsigned us)
     nanosleep(&ts, NULL);
 }
 
+/* Fewer registered threads than GCPROCS: some CPU is idle, and a
+ * fractional worker may mark on it beyond its share (Go's idle workers). */
+static bool cpu_idle(void)
+{
+    return threads_registered() < gc.procs;
+}
+
 /* Mark as a background worker until no grey work is left; a fractional
- * worker (share < 1) keeps its marking time to `share` of the wall time.
- * `m` has begun; it has ended on return. */
+ * worker (share < 1) keeps its marking time to `share` of the wall time,
+ * unless a CPU is idle. `m` has begun; it has ended on return. */
 static void background_mark(struct marker *m, double share)
 {
     uint64_t begin = now_ns(), busy = 0;
     while (AO_load(&gc.mark_phase)) {
-        if (share < 1 && (double)busy > share * (double)(now_ns() - begin)) {
+        if (share < 1 && !cpu_idle() && (double)busy > share * (double)(now_ns() - begin)) {
             sleep_us(500);
             continue;
         }

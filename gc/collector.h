@@ -75,6 +75,9 @@ bool threads_any_in_bulk(void);
 /* With the world stopped: pass every thread's barrier buffer to `fn`. */
 void threads_each_barrier(void (*fn)(const struct barrier_buf *b));
 
+/* How many threads are registered now (a hint: it changes at any time). */
+unsigned threads_registered(void);
+
 /* The calling thread's record, registering it if needed (NULL: no memory). */
 struct gc_thread *threads_self(void);
 

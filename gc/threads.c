@@ -46,6 +46,7 @@ static struct {
     pthread_mutex_t lock;     /* guards the list */
     struct gc_thread *all;    /* lock: registered threads */
     struct gc_thread *pool;   /* lock: records of exited threads */
+    AO_t count;               /* lock writes: registered threads */
     pthread_key_t exit_key;   /* destructor unregisters a dying thread */
     int signal;               /* GCSIGNAL */
     sem_t ack;                /* a stopped thread posts once */
@@ -218,6 +219,7 @@ static void link_self(struct gc_thread *t)
     os_lock_stoppable(&threads.lock);
     t->next = threads.all;
     threads.all = t;
+    AO_store(&threads.count, threads.count + 1);
     self = t;
     pthread_mutex_unlock(&threads.lock);
 }
@@ -253,6 +255,12 @@ static void unlink_locked(struct gc_thread *t)
     *link = t->next;
     t->next = threads.pool;
     threads.pool = t;
+    AO_store(&threads.count, threads.count - 1);
+}
+
+unsigned threads_registered(void)
+{
+    return (unsigned)AO_load(&threads.count);
 }
 
 /* Give back the thread's cache and forget it. */
@@ -300,6 +308,7 @@ void threads_fork_child(void)
         t->next = threads.pool;
         threads.pool = t;
     }
+    AO_store(&threads.count, me != NULL);
     if (me) {
         me->id = pthread_self();
         me->next = NULL;

@@ -91,10 +91,10 @@ GC_API_ void gc_collect(void);
 
 /* Set the heap growth allowed between collections, as GCPERCENT does: the
  * heap goal is live + live * percent / 100 (at least 4 MiB * percent / 100),
- * and a cycle starts early enough (at 7/8 of the way) for its concurrent
- * marking to finish near the goal. A negative value turns automatic collection off
- * (gc_collect still works). Returns the previous setting; takes effect at
- * once. */
+ * and a cycle starts early enough (at 45/64 of the way) for its concurrent
+ * marking to finish near the goal. A negative value turns automatic
+ * collection off (gc_collect still works). Returns the previous setting;
+ * takes effect at once. */
 GC_API_ int gc_set_percent(int percent);
 
 /* The durations, in nanoseconds, of the most recent stop-the-world pauses
