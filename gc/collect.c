@@ -196,21 +196,26 @@ unsigned long collect_pauses(void)
 
 /* Stop the world for a pause; returns the start time. With `wait_bulk`,
  * a thread stopped inside a bulk barrier makes it start again and retry
- * (barrier.c). */
+ * (barrier.c). A stop that failed (threads.c) lets go of the allocator too,
+ * for 1 ms at first, twice as long after each failure, up to 64 ms: a
+ * thread that holds a lock others wait for may need the allocator to get
+ * to its unlock. */
 static uint64_t stop(bool wait_bulk)
 {
-    for (;;) {
+    for (long backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? 2 * backoff_ms : backoff_ms) {
         heap_freeze();
         uint64_t t0 = now_ns();
         cache_lock_list(); /* no thread stops halfway through a list change */
-        threads_stop_world();
-        if (!wait_bulk || !threads_any_in_bulk())
+        bool stopped = threads_stop_world();
+        if (stopped && (!wait_bulk || !threads_any_in_bulk()))
             return t0;
-        threads_start_world();
+        if (stopped)
+            threads_start_world();
         cache_unlock_list();
         heap_thaw();
         record_pause(now_ns() - t0);
-        sched_yield();
+        struct timespec pause = {backoff_ms / 1000, backoff_ms % 1000 * 1000000};
+        nanosleep(&pause, NULL);
     }
 }
 

@@ -61,8 +61,10 @@ int threads_register_self(void);
 
 /* Stop every registered thread but the caller; each saves its registers and
  * stack pointer and waits. Start them again. Between the two the caller
- * holds the threads lock, so no thread registers or leaves. */
-void threads_stop_world(void);
+ * holds the threads lock, so no thread registers or leaves. False (nothing
+ * held, every thread running) when some thread did not stop in time: the
+ * caller releases its own locks, waits a little, and tries again. */
+bool threads_stop_world(void);
 void threads_start_world(void);
 
 /* With the world stopped: pass every root range of every registered thread

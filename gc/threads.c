@@ -85,7 +85,7 @@ static bool all_stopped(void)
 
 /* One attempt: signal every thread, wait up to STOP_PATIENCE_MS for all of
  * them to stop. Acks only wake the collector; the epochs decide. */
-#define STOP_PATIENCE_MS 100
+#define STOP_PATIENCE_MS 50
 static bool try_stop(void)
 {
     while (sem_trywait(&threads.ack) == 0)
@@ -118,15 +118,16 @@ static void release_all(void)
 /* A thread can fail to stop only where the signal cannot reach it — under
  * ThreadSanitizer, which defers handlers while a thread is inside most
  * intercepted calls (pthread_mutex_lock waiting for a lock a stopped thread
- * holds). Then everyone is released and the stop is tried again. */
-void threads_stop_world(void)
+ * holds). Then everyone is released, and the caller lets go of whatever
+ * else it holds (the allocator) before it tries again. */
+bool threads_stop_world(void)
 {
     pthread_mutex_lock(&threads.lock);
-    while (!try_stop()) {
-        release_all();
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
-    }
+    if (try_stop())
+        return true;
+    release_all();
+    pthread_mutex_unlock(&threads.lock);
+    return false;
 }
 
 void threads_start_world(void)

@@ -999,7 +999,12 @@ static Suite *make_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("gcdebug");
     tcase_set_timeout(tc, timeout);
-    tcase_add_loop_test(tc, torture_scenario, 0, (int)NELEMS(scenarios));
+    /* TORTURE_SKIP names scenarios not to register (the ThreadSanitizer
+     * stage of make test leaves out gccheckmark: see the Makefile). */
+    const char *skip = getenv("TORTURE_SKIP");
+    for (int i = 0; i < (int)NELEMS(scenarios); i++)
+        if (!skip || !strstr(skip, scenarios[i].name))
+            tcase_add_loop_test(tc, torture_scenario, i, i + 1);
     suite_add_tcase(s, tc);
     return s;
 }
