@@ -57,18 +57,20 @@
 extern "C" {
 #endif
 
+#define GC_BARRIER_API_ __attribute__((visibility("default")))
+
 /* Nonzero while a cycle marks concurrently (the collector writes it with
  * the world stopped). Read by the barrier macros only. */
-extern int gc_barrier_active;
+extern GC_BARRIER_API_ int gc_barrier_active;
 
 /* The barrier's out-of-line half: shade `old`. */
-void gc_barrier_shade(uintptr_t old);
+GC_BARRIER_API_ void gc_barrier_shade(uintptr_t old);
 
 /* Bulk stores into memory that holds pointers: the old contents of the
  * destination are shaded first, then the C library function runs. */
-void *gc_memmove(void *dst, const void *src, size_t n);
-void *gc_memcpy(void *dst, const void *src, size_t n);
-void *gc_memset(void *dst, int c, size_t n);
+GC_BARRIER_API_ void *gc_memmove(void *dst, const void *src, size_t n);
+GC_BARRIER_API_ void *gc_memcpy(void *dst, const void *src, size_t n);
+GC_BARRIER_API_ void *gc_memset(void *dst, int c, size_t n);
 
 #define GC_WRITE(lvalue, value)                                                                    \
     do {                                                                                           \
