@@ -386,7 +386,7 @@ static int spawn(const char *name, const char *gcdebug, char *out, size_t cap)
 START_TEST(checkmark_finds_a_store_without_barrier)
 {
     char out[4096];
-    int status = spawn("hide", "gccheckmark=1", out, sizeof out);
+    int status = spawn("hide", "gcstoptheworld=0,gccheckmark=1", out, sizeof out);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "a hidden object went unnoticed (status %#x): %s", (unsigned)status, out);
     ck_assert_msg(strstr(out, "gccheckmark: object 0x") && strstr(out, "(64 bytes)") &&
@@ -398,7 +398,7 @@ END_TEST
 START_TEST(barrier_keeps_the_moved_object)
 {
     char out[4096];
-    const char *modes[] = {"gccheckmark=1", ""};
+    const char *modes[] = {"gcstoptheworld=0,gccheckmark=1", "gcstoptheworld=0"};
     for (int i = 0; i < 2; i++) {
         int status = spawn("keep", modes[i], out, sizeof out);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -410,7 +410,7 @@ END_TEST
 START_TEST(allocated_black_survives)
 {
     char out[4096];
-    int status = spawn("black", "gccheckmark=1", out, sizeof out);
+    int status = spawn("black", "gcstoptheworld=0,gccheckmark=1", out, sizeof out);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s",
                   (unsigned)status, out);
 }
