@@ -189,14 +189,6 @@ size_t gc_read_pauses(uint64_t *ns, size_t max)
     return max;
 }
 
-unsigned long collect_pauses(void)
-{
-    pthread_mutex_lock(&gc.pause_lock);
-    unsigned long n = gc.npauses;
-    pthread_mutex_unlock(&gc.pause_lock);
-    return n;
-}
-
 /* Stop the world for a pause; returns the start time. With `wait_bulk`,
  * a thread stopped inside a bulk barrier makes it start again and retry
  * (barrier.c). A stop that failed (threads.c) lets go of the allocator too,
@@ -671,13 +663,7 @@ static void wait_for_cycle(unsigned long want)
             pthread_mutex_lock(&gc.req_lock);
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = os_deadline_ms(1);
         pthread_cond_timedwait(&gc.req_done, &gc.req_lock, &until);
     }
     pthread_mutex_unlock(&gc.req_lock);

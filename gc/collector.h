@@ -175,9 +175,6 @@ int collect_init(void);
 /* Completed cycles since start (tests, statistics). */
 unsigned long collect_cycles(void);
 
-/* Stop-the-world pauses recorded since start. */
-unsigned long collect_pauses(void);
-
 /* An allocating thread owes scan work for `bytes` while a cycle marks:
  * take background credit, else scan (at least 64 KiB of work). */
 void collect_assist(size_t bytes);

@@ -154,3 +154,16 @@ void os_lock_stoppable(pthread_mutex_t *m)
     while (pthread_mutex_trylock(m) != 0)
         nanosleep(&pause, NULL);
 }
+
+struct timespec os_deadline_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += ms % 1000 * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}

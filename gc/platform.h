@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define OS_CACHE_LINE 64
 
@@ -79,6 +80,10 @@ void os_futex_wake_all(unsigned *word);
  * the stop signal is taken at once even where a runtime defers handlers
  * inside blocking lock calls (ThreadSanitizer). */
 void os_lock_stoppable(pthread_mutex_t *m);
+
+/* The CLOCK_REALTIME time `ms` milliseconds from now (the absolute
+ * deadline pthread_cond_timedwait and sem_timedwait take). */
+struct timespec os_deadline_ms(long ms);
 
 #if defined(__x86_64__)
 #define OS_RED_ZONE 128

@@ -97,13 +97,7 @@ static bool try_stop(void)
     for (unsigned ms = 0; ms < STOP_PATIENCE_MS; ms++) {
         if (all_stopped())
             return true;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = os_deadline_ms(1);
         sem_timedwait(&threads.ack, &until);
     }
     return all_stopped();

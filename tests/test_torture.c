@@ -1015,9 +1015,5 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], SCENARIO_FLAG) == 0)
         return run_scenario(argv[2]);
-    SRunner *runner = srunner_create(make_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run(make_suite());
 }

@@ -75,14 +75,20 @@ static inline uint64_t test_rand(uint64_t *state)
     return *state = x;
 }
 
+/* Run a suite; the exit status of a test binary. */
+static inline int test_run(Suite *suite)
+{
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #define TEST_MAIN(make_suite)                                                                      \
     int main(void)                                                                                 \
     {                                                                                              \
-        SRunner *runner = srunner_create(make_suite());                                            \
-        srunner_run_all(runner, CK_NORMAL);                                                        \
-        int failed = srunner_ntests_failed(runner);                                                \
-        srunner_free(runner);                                                                      \
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                               \
+        return test_run(make_suite());                                                             \
     }
 
 #endif /* TRICOLOR_TESTUTIL_H */
