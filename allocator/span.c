@@ -253,17 +253,14 @@ void span_premark_cache(struct span *s)
 
 int64_t span_premark_stopped(struct span *s)
 {
-    span_premark_cache(s);
     uint32_t fi = (uint32_t)AO_load(&s->freeindex);
-    if (s->cache_base < s->nelems) {
-        unsigned w = s->cache_base / 64;
-        uint32_t hi = s->alloc_cache ? s->cache_base + (uint32_t)__builtin_ctzll(s->alloc_cache)
-                                     : s->cache_base + 64;
-        if (hi > s->nelems)
-            hi = s->nelems;
-        uint64_t inflight = range_mask(w, fi, hi) & ~(uint64_t)AO_load(&s->alloc_bits[w]);
-        if (inflight)
-            AO_or_full(&s->mark_bits[w], inflight);
+    uint32_t base = s->cache_base;
+    if (base < s->nelems) {
+        unsigned w = base / 64;
+        uint64_t free = range_mask(w, fi, base + 64) & word_mask(s, w) &
+                        ~(uint64_t)AO_load(&s->alloc_bits[w]);
+        if (free)
+            AO_or_full(&s->mark_bits[w], free);
     }
     return fi ? (int64_t)fi - 1 : -1;
 }

@@ -244,11 +244,17 @@ void span_premark_cache(struct span *s);
 
 /* The same for a span cached by a stopped thread, at the start of marking
  * (the collector reads the owner fields, writes only mark bits). The
- * thread may be stopped inside the fast path, with a slot taken from the
- * alloc cache but freeindex not advanced yet: every free slot between
- * freeindex and the cache's lowest slot is that slot, and is marked black
- * too. Returns the slot handed out last (freeindex - 1), whose address the
- * thread may not have formed yet: the caller must shade it grey. -1: none. */
+ * thread may be stopped between any two stores of the fast path or of a
+ * refill, so alloc_cache, cache_base and freeindex need not agree: a new
+ * word's alloc cache may already sit beside the old word's cache_base,
+ * whose slots are allocated and unscanned. Only what the allocation
+ * invariant alone proves free is marked: the free slots at or after
+ * freeindex in the word of cache_base. In a consistent cache these are
+ * the alloc cache, plus a slot the fast path took but has not counted in
+ * freeindex yet; a refill caught halfway marks nothing of the old word, and
+ * its owner premarks the new word itself after the stop (cache.c). Returns
+ * the slot handed out last (freeindex - 1), whose address the thread may
+ * not have formed yet: the caller must shade it grey. -1: none. */
 int64_t span_premark_stopped(struct span *s);
 
 /* Owner: establish the zero invariant on a span whose needzero is set (cut

@@ -347,6 +347,83 @@ START_TEST(test_refill_skips_allocated_words)
 }
 END_TEST
 
+/* ---- allocate-black for a stopped thread's cache (span_premark_stopped) ----
+ *
+ * The collector premarks the cache of a thread stopped anywhere in the fast
+ * path or in a refill, where alloc_cache, cache_base and freeindex may
+ * disagree. Each case stops the owner between two of those stores (by
+ * making only some of them) and checks which slots come out marked: the
+ * free slots the owner may hand out, never an allocated one (marking an
+ * allocated object black would leave its children unscanned). */
+
+enum torn {
+    CONSISTENT,        /* stopped outside any store */
+    TOOK_SLOT,         /* fast path: slot gone from alloc_cache, freeindex not advanced */
+    COUNTED_SLOT,      /* fast path: freeindex advanced, slot still in alloc_cache */
+    REFILL_CACHE_ONLY, /* refill: next word's alloc_cache stored, cache_base not */
+    REFILL_BASE_ONLY,  /* refill: cache_base moved on, alloc_cache still empty */
+};
+
+/* Slots 0..69 taken; a refill case then exhausts word 1 as well. Returns
+ * the slot the collector must shade grey (freeindex - 1) as it should be. */
+static int64_t stop_owner(struct span *s, enum torn how)
+{
+    uint32_t idx;
+    for (unsigned i = 0; i < 70; i++)
+        ck_assert(take_slot(s, &idx));
+    uint64_t free = s->alloc_cache;
+    switch (how) {
+    case CONSISTENT:
+        return 69;
+    case TOOK_SLOT:
+        s->alloc_cache = free & (free - 1);
+        return 69;
+    case COUNTED_SLOT:
+        AO_store(&s->freeindex, 71);
+        return 70;
+    case REFILL_CACHE_ONLY:
+    case REFILL_BASE_ONLY:
+        while (s->alloc_cache)
+            ck_assert(take_slot(s, &idx));
+        if (how == REFILL_CACHE_ONLY)
+            s->alloc_cache = ~UINT64_C(0); /* word 2, all free */
+        else
+            s->cache_base = 128;
+        return 127;
+    }
+    return -2;
+}
+
+/* What may come out marked, word by word: the free slots of the cache's
+ * word at or after freeindex (a refill's new word: premarking free slots is
+ * harmless). Nothing below freeindex. */
+static const uint64_t premark_expect[][3] = {
+    [CONSISTENT] = {0, ~UINT64_C(0) << 6, 0},        /* 70..127 */
+    [TOOK_SLOT] = {0, ~UINT64_C(0) << 6, 0},         /* the taken 70 too */
+    [COUNTED_SLOT] = {0, ~UINT64_C(0) << 7, 0},      /* 71..127; 70 is shaded grey */
+    [REFILL_CACHE_ONLY] = {0, 0, 0},                 /* the owner premarks word 2 itself */
+    [REFILL_BASE_ONLY] = {0, 0, ~UINT64_C(0)},       /* word 2, free */
+};
+
+START_TEST(test_premark_of_a_stopped_cache)
+{
+    struct span *s = new_span(sc_span_class(1, 0)); /* 1024 slots */
+    int64_t grey = stop_owner(s, (enum torn)_i);
+    ck_assert_int_eq(span_premark_stopped(s), grey);
+    for (unsigned w = 0; w < 3; w++)
+        ck_assert_msg(AO_load(&s->mark_bits[w]) == premark_expect[_i][w],
+                      "case %d, word %u: marked %#llx, expected %#llx", _i, w,
+                      (unsigned long long)AO_load(&s->mark_bits[w]),
+                      (unsigned long long)premark_expect[_i][w]);
+    for (unsigned w = 3; w < s->nwords; w++)
+        ck_assert_uint_eq(AO_load(&s->mark_bits[w]), 0);
+    for (unsigned w = 0; w < s->nwords; w++)
+        AO_store(&s->mark_bits[w], 0);
+    s->alloc_cache = 0;
+    drop_span(s);
+}
+END_TEST
+
 /* Reclaiming a freed bit for a slot never handed out is a broken invariant. */
 static void reclaim_unallocated(void *arg)
 {
@@ -590,6 +667,8 @@ static Suite *make_suite(void)
     tcase_add_test(protocol, test_refill_skips_allocated_words);
     tcase_add_test(protocol, test_mark_freed_mask_is_all_or_nothing);
     tcase_add_test(protocol, test_reclaim_of_unallocated_slot_aborts);
+    tcase_add_loop_test(protocol, test_premark_of_a_stopped_cache, CONSISTENT,
+                        REFILL_BASE_ONLY + 1);
     suite_add_tcase(s, protocol);
 
     TCase *api = heap_tcase("api");
