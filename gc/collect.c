@@ -110,9 +110,6 @@ static struct {
     .sweeper_lock = PTHREAD_MUTEX_INITIALIZER,
     .sweeper_wake = PTHREAD_COND_INITIALIZER,
     .pause_lock = PTHREAD_MUTEX_INITIALIZER,
-    /* Concurrent marking is opt-in (GCDEBUG=gcstoptheworld=0) until a rare
-     * loss of freshly allocated objects under it is fixed: see README. */
-    .stoptheworld = 1,
 };
 
 static uint64_t now_ns(void)
