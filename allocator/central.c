@@ -112,11 +112,17 @@ static struct span *take_new(unsigned spanclass)
     return s;
 }
 
-/* A swept span with a free slot from the unswept list, or NULL. */
+/* A swept span with a free slot from the unswept list, or NULL after
+ * SWEEP_BUDGET spans without one. After a flip the unswept list can hold
+ * thousands of spans full of live objects; sweeping them all in one
+ * allocation would stall it for milliseconds. Past the budget the caller
+ * takes a new span instead, and the background sweeper goes on with the
+ * list (Go's mcentral does the same, with the same budget). */
+#define SWEEP_BUDGET 100
 static struct span *take_swept(struct central *c)
 {
     struct span *s;
-    while ((s = take_unswept(c))) {
+    for (unsigned n = 0; n < SWEEP_BUDGET && (s = take_unswept(c)); n++) {
         if (!sweep_taken(s))
             span_clear_if_needed(s);
         if (has_free_slot(s))

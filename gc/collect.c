@@ -195,28 +195,34 @@ size_t gc_read_pauses(uint64_t *ns, size_t max)
 static uint64_t stop(bool wait_bulk)
 {
     for (long backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? 2 * backoff_ms : backoff_ms) {
+        uint64_t t0 = now_ns(); /* threads entering the allocator wait from here */
         heap_freeze();
-        uint64_t t0 = now_ns();
         cache_lock_list(); /* no thread stops halfway through a list change */
         bool stopped = threads_stop_world();
         if (stopped && (!wait_bulk || !threads_any_in_bulk()))
             return t0;
-        if (stopped)
-            threads_start_world();
         cache_unlock_list();
         heap_thaw();
-        record_pause(now_ns() - t0);
+        uint64_t t1 = now_ns();
+        if (stopped)
+            threads_start_world();
+        record_pause(t1 - t0);
         struct timespec pause = {backoff_ms / 1000, backoff_ms % 1000 * 1000000};
         nanosleep(&pause, NULL);
     }
 }
 
+/* End a pause: the allocator first, then the threads. Released first, the
+ * threads could take the CPU from the collector and find the allocator
+ * still frozen until it runs again, a scheduler timeslice later. The pause
+ * counts from the freeze (threads entering the allocator wait from then). */
 static void start(uint64_t t0)
 {
-    threads_start_world();
     cache_unlock_list();
     heap_thaw();
-    record_pause(now_ns() - t0);
+    uint64_t t1 = now_ns();
+    threads_start_world();
+    record_pause(t1 - t0);
 }
 
 /* ---- sweeping ---- */
