@@ -62,7 +62,7 @@
 #define MIN_HEAP        ((AO_t)4 << 20)
 #define WORKER_SLICE    ((size_t)64 << 10)  /* bytes scanned between checks */
 #define ASSIST_MIN      ((size_t)64 << 10)  /* an assist scans at least this */
-#define STW_DRAIN       ((size_t)256 << 10) /* grey work finished inside (3) */
+#define STW_DRAIN       ((size_t)32 << 10) /* grey work finished inside (3), else back to (2) */
 #define ASSIST_WAIT_US  1000                /* longest wait of an assist for work */
 #define MAX_WORKERS     64
 #define PAUSE_HISTORY   256
