@@ -62,40 +62,70 @@ void heap_unlock(void)
 
 AO_t heap_marking;
 
+__thread unsigned heap_inside __attribute__((tls_model("initial-exec")));
+
+/* heap_inside is raised before the claim and lowered after the release, so
+ * a signal finds it raised whenever the thread may count in the world word
+ * (the compiler barriers keep those stores in place for a handler on the
+ * same thread). */
 void heap_enter(void)
 {
     for (;;) {
         unsigned v = AO_int_load_acquire(&heap.world);
-        if (v & WORLD_FROZEN)
+        if (v & WORLD_FROZEN) {
+            if (!heap_inside)
+                heap_stop_point();
             os_futex_wait(&heap.world, v);
-        else if (AO_int_compare_and_swap_full(&heap.world, v, v + 1))
+            continue;
+        }
+        heap_inside++;
+        AO_compiler_barrier();
+        if (AO_int_compare_and_swap_full(&heap.world, v, v + 1))
             return;
+        AO_compiler_barrier();
+        heap_inside--;
     }
 }
 
 void heap_leave(void)
 {
     unsigned v = AO_int_fetch_and_add_full(&heap.world, (unsigned)-1) - 1;
+    AO_compiler_barrier();
+    heap_inside--;
+    AO_compiler_barrier();
     if (v == WORLD_FROZEN)
         os_futex_wake_all(&heap.world); /* the last reader out lets the collector in */
+    if ((v & WORLD_FROZEN) && !heap_inside)
+        heap_stop_point();
 }
 
-void heap_freeze(void)
+void heap_freeze_begin(void)
 {
     for (;;) {
         unsigned v = AO_int_load_acquire(&heap.world);
         if (v & WORLD_FROZEN)
             os_futex_wait(&heap.world, v); /* another freezer (fork) */
         else if (AO_int_compare_and_swap_full(&heap.world, v, v | WORLD_FROZEN))
-            break;
+            return;
     }
+}
+
+void heap_freeze_wait(void)
+{
     for (unsigned v; (v = AO_int_load_acquire(&heap.world)) != WORLD_FROZEN;)
         os_futex_wait(&heap.world, v);
 }
 
+void heap_freeze(void)
+{
+    heap_freeze_begin();
+    heap_freeze_wait();
+}
+
+/* Only the bit: a stop that failed thaws with threads still inside. */
 void heap_thaw(void)
 {
-    AO_int_store_release(&heap.world, 0);
+    AO_int_fetch_and_add_full(&heap.world, (unsigned)-WORLD_FROZEN);
     os_futex_wake_all(&heap.world);
 }
 

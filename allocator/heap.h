@@ -98,13 +98,33 @@ void heap_unlock(void);
 /* The allocator's world lock. Every allocator operation that takes a lock
  * or changes a span's bitmaps — every slow path — runs between heap_enter
  * and heap_leave (shared). The collector freezes the allocator (exclusive)
- * before it stops the world, so no stopped thread is ever in the middle of
- * such an operation; only allocation fast paths can be interrupted. Lock
- * order: world lock, then central locks, then the heap lock. */
+ * around every stop of the world, so no stopped thread is ever in the
+ * middle of such an operation; only allocation fast paths can be
+ * interrupted. Lock order: world lock, then central locks, then the heap
+ * lock.
+ *
+ * Freezing is two steps, so that the world can be stopped in between:
+ * heap_freeze_begin closes the allocator to newcomers, heap_freeze_wait
+ * waits for those inside to leave. A thread stopped by the collector's
+ * signal while inside (heap_inside) is not stopped there: it stops where it
+ * leaves, or where it would wait to enter (heap_stop_point). With the other
+ * threads stopped first, it has a CPU to finish on; waiting for it first,
+ * on a machine with more threads than CPUs, can take a scheduler timeslice. */
 void heap_enter(void);
 void heap_leave(void);
-void heap_freeze(void);
+void heap_freeze_begin(void);
+void heap_freeze_wait(void);
+void heap_freeze(void); /* both steps */
 void heap_thaw(void);
+
+/* Nonzero while the calling thread is inside (or claiming) the world lock;
+ * readable from a signal handler. */
+extern __thread unsigned heap_inside __attribute__((tls_model("initial-exec")));
+
+/* Called by a thread leaving the allocator, or about to wait for it, while
+ * it is frozen: the place to stop if a stop of the world is in progress
+ * (provided by the collector). */
+void heap_stop_point(void);
 
 /* Call fn for every span in use (collector, world stopped and frozen). */
 void heap_each_span(void (*fn)(struct span *s));

@@ -196,9 +196,11 @@ static uint64_t stop(bool wait_bulk)
 {
     for (long backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? 2 * backoff_ms : backoff_ms) {
         uint64_t t0 = now_ns(); /* threads entering the allocator wait from here */
-        heap_freeze();
+        heap_freeze_begin();
         cache_lock_list(); /* no thread stops halfway through a list change */
         bool stopped = threads_stop_world();
+        if (stopped)
+            heap_freeze_wait(); /* threads of the collector's own, if any, leave */
         if (stopped && (!wait_bulk || !threads_any_in_bulk()))
             return t0;
         cache_unlock_list();

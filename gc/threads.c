@@ -15,7 +15,10 @@
  * sleeps on a futex until the epoch changes. The collector waits for one
  * ack per signal sent. Starting the world makes the epoch even and wakes
  * every sleeper. The handler uses only async-signal-safe calls (sem_post,
- * futex, errno save and restore). Threads blocked in system calls are
+ * futex, errno save and restore). A thread the signal finds inside the
+ * allocator's world lock does not stop there (the collector has closed the
+ * allocator and will wait for it to leave): it stops in heap_stop_point,
+ * as it leaves or when it would wait to enter again. Threads blocked in system calls are
  * stopped too; the handler is installed with SA_RESTART, so read, write
  * and friends resume; calls the kernel never restarts (nanosleep, and so
  * sleep; poll; select; epoll_wait) return early with EINTR, as with any
@@ -62,7 +65,7 @@ static void on_stop_signal(int sig, siginfo_t *info, void *uc)
     int saved = errno;
     struct gc_thread *t = self;
     unsigned epoch = AO_int_load_acquire(&threads.epoch);
-    if (t && (epoch & 1)) {
+    if (t && (epoch & 1) && !heap_inside) {
         t->nregs = os_context_regs(uc, t->regs, THREAD_MAX_REGS);
         AO_store(&t->stopped_in_bulk, AO_load(&t->in_bulk));
         AO_store(&t->stop_sp, os_context_sp(uc));
@@ -101,6 +104,16 @@ static bool try_stop(void)
         sem_timedwait(&threads.ack, &until);
     }
     return all_stopped();
+}
+
+/* The allocator is frozen and the calling thread is outside it: stop here if
+ * a stop of the world is waiting for this thread. */
+void heap_stop_point(void)
+{
+    struct gc_thread *t = self;
+    unsigned epoch = AO_int_load_acquire(&threads.epoch);
+    if (t && (epoch & 1) && AO_load_acquire(&t->stopped_epoch) != epoch)
+        pthread_kill(pthread_self(), threads.signal);
 }
 
 static void release_all(void)
