@@ -432,6 +432,8 @@ struct span *heap_alloc(size_t npages, unsigned spanclass)
     heap_unlock();
     if (!s)
         errno = ENOMEM;
+    else if (!s->needzero && sc_class_of_span_class(spanclass) != 0)
+        os_prefault((void *)s->start, npages * PAGE); /* fresh pages; small objects fill them */
     return s;
 }
 

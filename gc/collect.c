@@ -74,6 +74,7 @@ static struct {
     AO_t goal;                 /* heap goal of the running or next cycle */
     AO_t cycles;               /* completed cycles */
     AO_t live_at_start;        /* heap_live when (1) stopped the world */
+    AO_t mark_growth;          /* bytes allocated while the last cycle marked */
     AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
     AO_t bg_credit;            /* bytes scanned by workers, not yet taken by assists */
     AO_t mark_phase;           /* 1 during (2): workers mark */
@@ -136,14 +137,21 @@ static AO_t goal_for(AO_t marked, int percent)
     return goal > floor ? goal : floor;
 }
 
-/* Where the cycle for that goal starts: 45/64 of the way there (pure),
- * the earliest point of Go's trigger band, so that the marking has room
- * to finish before the goal with assists staying light. */
-static AO_t trigger_for(AO_t marked, AO_t goal)
+/* Where the cycle for that goal starts (pure). Marking with the world
+ * stopped needs no room: at the goal. A concurrent mark needs room for
+ * what the program allocates while it runs: the last mark's growth and a
+ * quarter more, before the goal, kept within Go's trigger band — between
+ * 45/64 (0.70) and 61/64 (0.95) of the way from the marked bytes to the
+ * goal. Starting later means fewer cycles; starting too late, assists. */
+static AO_t trigger_for(AO_t marked, AO_t goal, AO_t growth, bool concurrent)
 {
-    if (goal == ~(AO_t)0)
+    if (goal == ~(AO_t)0 || goal <= marked || !concurrent)
         return goal;
-    return goal > marked ? marked + (goal - marked) / 64 * 45 : goal;
+    AO_t runway = goal - marked;
+    AO_t earliest = marked + runway / 64 * 45, latest = marked + runway / 64 * 61;
+    AO_t room = growth + growth / 4;
+    AO_t t = goal > room ? goal - room : 0;
+    return t < earliest ? earliest : t > latest ? latest : t;
 }
 
 static void set_trigger(void)
@@ -151,7 +159,8 @@ static void set_trigger(void)
     AO_t marked = AO_load(&gc.marked);
     AO_t goal = goal_for(marked, percent_now());
     AO_store(&gc.goal, goal);
-    AO_store(&heap_trigger, trigger_for(marked, goal));
+    AO_store(&heap_trigger,
+             trigger_for(marked, goal, AO_load(&gc.mark_growth), !gc.stoptheworld));
 }
 
 /* At (1): scan work expected (last cycle's marked bytes, at least 1 MiB)
@@ -553,6 +562,7 @@ static void flip(void)
     AO_t marked = mark_marked_bytes(), live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
     AO_store(&gc.marked, marked);
+    AO_store(&gc.mark_growth, during);
     AO_store(&heap_live, marked + during);
     set_trigger();
 }

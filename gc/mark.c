@@ -244,16 +244,20 @@ void mark_pointer(struct marker *m, uintptr_t p)
 /* Reads arbitrary words of stacks, globals and objects other threads are
  * writing: no sanitizer may object (the words are only candidates; a torn
  * or stale value is as good as any other). Most words are not heap
- * addresses: one subtract and compare per word sorts them out. */
-NO_SANITIZE_READS void
-mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
+ * addresses: one subtract and compare per word sorts them out. `lo` is
+ * aligned; inlined into the scan of every object. */
+static inline MARKER_READS void scan_words(struct marker *m, uintptr_t lo, uintptr_t hi)
 {
     uintptr_t base = heap_base, used = AO_load_acquire(&heap_used);
-    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++)
         if (unlikely(*w - base < used))
             mark_candidate(m, *w);
     m->scanned += hi > lo ? hi - lo : 0;
+}
+
+NO_SANITIZE_READS void mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    scan_words(m, (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1), hi);
 }
 
 /* Scan one work item: a whole small object, or up to MARK_CHUNK of a large
@@ -262,21 +266,22 @@ mark_range(struct marker *m, uintptr_t lo, uintptr_t hi)
 static MARKER_READS void scan_item(struct marker *m, uintptr_t item)
 {
     struct span *s = heap_span_of((const void *)item);
-    if (!s || AO_load(&s->state) != SPAN_IN_USE ||
-        item - s->start >= s->npages << SC_PAGE_SHIFT)
+    uintptr_t span_bytes = s ? s->npages << SC_PAGE_SHIFT : 0;
+    if (!s || AO_load(&s->state) != SPAN_IN_USE || item - s->start >= span_bytes)
         return; /* freed (gc_free) while grey: its words were shaded then */
+    if (likely(sc_class_of_span_class(s->spanclass) != 0)) {
+        /* An item of a span reused since is no object start: stay inside. */
+        uintptr_t hi = item + s->elemsize, span_end = s->start + span_bytes;
+        scan_words(m, item, hi < span_end ? hi : span_end);
+        return;
+    }
     if (AO_load_acquire(&s->unzeroed))
         return; /* a large object not cleared yet: no word of it is the program's */
     uintptr_t end = s->start + s->elemsize;
-    if (sc_class_of_span_class(s->spanclass) != 0) {
-        uintptr_t hi = item + s->elemsize, span_end = s->start + (s->npages << SC_PAGE_SHIFT);
-        mark_range(m, item, hi < span_end ? hi : span_end);
-        return;
-    }
     uintptr_t hi = end - item > MARK_CHUNK ? item + MARK_CHUNK : end;
     if (hi < end)
         push(m, hi);
-    mark_range(m, item, hi);
+    scan_words(m, item, hi);
 }
 
 /* Share: when no full buffer is waiting and this marker holds a fair

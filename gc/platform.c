@@ -33,6 +33,19 @@ int os_commit(void *p, size_t size)
     return mprotect(p, size, PROT_READ | PROT_WRITE);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void os_prefault(void *p, size_t size)
+{
+    if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    for (char *c = p; c < (char *)p + size; c += page)
+        *(volatile char *)c = 0;
+}
+
 void *os_alloc_meta(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

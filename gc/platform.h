@@ -41,6 +41,13 @@ int os_commit(void *p, size_t size);
  * errno set on failure. Never returned. */
 void *os_alloc_meta(size_t size);
 
+/* Make committed pages that were never touched writable memory now, in one
+ * call: fresh anonymous pages first read (the write barrier reads a slot
+ * before it overwrites it) would map the shared zero page and fault again
+ * on the write. Only for memory that is all zero: without kernel support
+ * it writes a zero into each page. */
+void os_prefault(void *p, size_t size);
+
 /* Print "tricolor: <message>" as one line on stderr and abort(). For misuse
  * by the program (bad pointer, double free) and broken invariants. Uses only
  * async-signal-safe calls after formatting into a stack buffer. */
