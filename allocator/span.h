@@ -194,9 +194,13 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
     uint64_t bit = UINT64_C(1) << (idx % 64);
     if (AO_load(&s->freed_bits[idx / 64]) & bit)
         return false;
-    /* freeindex first: a sweep or reclaim stores the new alloc bits, then
-     * lowers freeindex (release); read in the other order, a slot could
-     * miss both its old freeindex and its new bit. */
+    /* The alloc bit first: freeindex shares its line with the owner's
+     * stores on every allocation. A sweep or reclaim stores the new alloc
+     * bits, then lowers freeindex (release): a clear bit read before that
+     * and a freeindex read after it would miss the slot both ways, so a
+     * slot below neither is looked up again after the acquire. */
+    if (AO_load(&s->alloc_bits[idx / 64]) & bit)
+        return true;
     if (idx < AO_load_acquire(&s->freeindex))
         return true;
     return AO_load(&s->alloc_bits[idx / 64]) & bit;

@@ -222,9 +222,16 @@ static NOINLINE MARKER_READS uintptr_t mark_candidate(struct marker *m, uintptr_
     if (!s || AO_load(&s->state) != SPAN_IN_USE || p - s->start >= s->npages << SC_PAGE_SHIFT)
         return 0;
     int32_t idx = span_object_index(s, p);
-    if (idx < 0 || !span_slot_allocated(s, (uint32_t)idx))
+    if (idx < 0)
         return 0;
     uintptr_t obj = span_object_start(s, (uint32_t)idx);
+    /* Marked already (most pointers lead to such objects): nothing to do,
+     * and no need to read the owner's freeindex. */
+    if (likely(!m->record && !AO_load(&check_mode)) &&
+        (AO_load(&s->mark_bits[idx / 64]) & (AO_t)1 << (idx % 64)))
+        return obj;
+    if (!span_slot_allocated(s, (uint32_t)idx))
+        return 0;
     if (m->record)
         m->record(obj);
     if (!shade_slot(s, (uint32_t)idx))
