@@ -74,7 +74,7 @@ static struct {
     AO_t goal;                 /* heap goal of the running or next cycle */
     AO_t cycles;               /* completed cycles */
     AO_t live_at_start;        /* heap_live when (1) stopped the world */
-    AO_t mark_growth;          /* bytes allocated while the last cycle marked */
+    AO_t mark_growth;          /* bytes allocated from the last cycle's trigger to its flip */
     AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
     AO_t bg_credit;            /* bytes scanned by workers, not yet taken by assists */
     AO_t mark_phase;           /* 1 during (2): workers mark */
@@ -139,17 +139,18 @@ static AO_t goal_for(AO_t marked, int percent)
 
 /* Where the cycle for that goal starts (pure). Marking with the world
  * stopped needs no room: at the goal. A concurrent mark needs room for
- * what the program allocates while it runs: the last mark's growth and a
- * quarter more, before the goal, kept within Go's trigger band — between
- * 45/64 (0.70) and 61/64 (0.95) of the way from the marked bytes to the
- * goal. Starting later means fewer cycles; starting too late, assists. */
+ * what the program allocates until it ends: twice the last cycle's growth
+ * from its trigger to its flip, before the goal, kept within Go's trigger
+ * band — between 45/64 (0.70) and 61/64 (0.95) of the way from the marked
+ * bytes to the goal. Starting later means fewer cycles; starting too late,
+ * assists. */
 static AO_t trigger_for(AO_t marked, AO_t goal, AO_t growth, bool concurrent)
 {
     if (goal == ~(AO_t)0 || goal <= marked || !concurrent)
         return goal;
     AO_t runway = goal - marked;
     AO_t earliest = marked + runway / 64 * 45, latest = marked + runway / 64 * 61;
-    AO_t room = growth + growth / 4;
+    AO_t room = 2 * growth;
     AO_t t = goal > room ? goal - room : 0;
     return t < earliest ? earliest : t > latest ? latest : t;
 }
@@ -471,8 +472,10 @@ void collect_assist(size_t bytes)
             debt -= take;
     }
     /* Past the goal with nothing to scan, give the workers the CPU for a
-     * moment (at most ASSIST_WAIT_US) rather than outrun them. */
-    for (unsigned waited = 0; debt && !mark_has_work() && waited < ASSIST_WAIT_US; waited += 50) {
+     * moment (at most ASSIST_WAIT_US by the clock: a 50 us nap can take
+     * far longer) rather than outrun them. */
+    uint64_t until = debt && !mark_has_work() ? now_ns() + ASSIST_WAIT_US * UINT64_C(1000) : 0;
+    while (debt && !mark_has_work() && now_ns() < until) {
         if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < AO_load(&gc.goal))
             return;
         sleep_us(50);
@@ -561,8 +564,12 @@ static void flip(void)
     cache_snapshot(sg);
     AO_t marked = mark_marked_bytes(), live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
+    /* From the trigger (or the start, for a cycle asked for earlier): the
+     * collector thread's wakeup and the sweep termination count too. */
+    AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
+    AO_t from = trigger < start ? trigger : start;
     AO_store(&gc.marked, marked);
-    AO_store(&gc.mark_growth, during);
+    AO_store(&gc.mark_growth, live > from ? live - from : 0);
     AO_store(&heap_live, marked + during);
     set_trigger();
 }
