@@ -471,12 +471,15 @@ void collect_assist(size_t bytes)
         if (AO_compare_and_swap(&gc.bg_credit, c, c - take))
             debt -= take;
     }
-    /* Past the goal with nothing to scan, give the workers the CPU for a
-     * moment (at most ASSIST_WAIT_US by the clock: a 50 us nap can take
-     * far longer) rather than outrun them. */
+    /* Past the hard goal (1/8 beyond the goal) with nothing to scan, give
+     * the workers the CPU for a moment (at most ASSIST_WAIT_US by the
+     * clock: a 50 us nap can take far longer) rather than outrun them.
+     * Below it, a thread runs on: waiting at the goal itself costs the
+     * program far more time than the heap it saves. */
     uint64_t until = debt && !mark_has_work() ? now_ns() + ASSIST_WAIT_US * UINT64_C(1000) : 0;
     while (debt && !mark_has_work() && now_ns() < until) {
-        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < AO_load(&gc.goal))
+        AO_t goal = AO_load(&gc.goal);
+        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < goal + goal / 8)
             return;
         sleep_us(50);
     }
