@@ -64,18 +64,6 @@ enum kind { SCAN, NOSCAN };
 
 /* ---- small helpers ---- */
 
-/* Why the last check of this thread failed. */
-static __thread char why[256];
-
-__attribute__((format(printf, 1, 2))) static bool broken(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 /* Fail the test unless `ok`. For loops: Check's own assertions record
  * their location on every call that passes, one write to the runner each. */
 __attribute__((format(printf, 2, 3))) static void require(bool ok, const char *fmt, ...)
@@ -88,28 +76,6 @@ __attribute__((format(printf, 2, 3))) static void require(bool ok, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ck_abort_msg("%s", msg);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Sleep about `ms` milliseconds; a stop signal may cut it short. */
-static void nap(unsigned ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* The stores made into `p` so far happen: a fresh gc_alloc'd object that
- * the program never reads again is dead to the compiler (gc_alloc is
- * declared malloc-like), and so are the stores that fill or clear it. */
-static inline void keep_stores(const void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
 }
 
 static void *alloc_kind(enum kind k, size_t size)

@@ -90,18 +90,6 @@ enum {
 
 static bool child_mode; /* a re-executed scenario: no Check runner to report to */
 
-/* Why the last check of this thread failed. */
-static __thread char why[512];
-
-__attribute__((format(printf, 1, 2))) static bool broken(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 /* Fail unless `ok`, from any thread: through Check, or in a re-executed
  * scenario with one line on stderr and exit status 1. */
 __attribute__((format(printf, 2, 3))) static void require(bool ok, const char *fmt, ...)
@@ -121,25 +109,6 @@ __attribute__((format(printf, 2, 3))) static void require(bool ok, const char *f
 }
 
 /* ---- small helpers ---- */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void nap(unsigned ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* The stores made into `p` so far happen, although nothing reads them. */
-static inline void keep_stores(const void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
 
 static int stop_flag;
 

@@ -10,12 +10,51 @@
 
 #include <check.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Why the last check of this thread failed: checks that return false say
+ * so with broken(), and the caller prints `why`. */
+static __thread char why[512];
+
+__attribute__((format(printf, 1, 2))) static inline bool broken(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Seconds on the monotonic clock. */
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sleep about `ms` milliseconds; a stop signal may cut it short. */
+static inline void nap(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The stores made into `p` so far happen: a fresh gc_alloc'd object that
+ * the program never reads again is dead to the compiler (gc_alloc is
+ * declared malloc-like), and so are the stores that fill or clear it. */
+static inline void keep_stores(const void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
 
 /* Run fn(arg) in a child process whose stderr is captured; assert that the
  * child died of SIGABRT and that its stderr contains `needle` and, when
