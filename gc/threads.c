@@ -11,9 +11,11 @@
  * Stopping the world is signal-based. The collector, holding the threads
  * lock, makes the world epoch odd and sends GCSIGNAL to every registered
  * thread but itself; each handler copies the interrupted registers and
- * stack pointer into the thread's record, posts the ack semaphore and
- * sleeps on a futex until the epoch changes. The collector waits for one
- * ack per signal sent. Starting the world makes the epoch even and wakes
+ * stack pointer into the thread's record, counts itself stopped and
+ * sleeps on a futex until the epoch changes; the last one to stop posts the
+ * ack semaphore, so the collector wakes once per stop, not once per thread
+ * (on a busy machine each wakeup costs a context switch on a CPU the
+ * stopping threads are waiting for). Starting the world makes the epoch even and wakes
  * every sleeper. The handler uses only async-signal-safe calls (sem_post,
  * futex, errno save and restore). A thread the signal finds inside the
  * allocator's world lock does not stop there (the collector has closed the
@@ -52,7 +54,8 @@ static struct {
     AO_t count;               /* lock writes: registered threads */
     pthread_key_t exit_key;   /* destructor unregisters a dying thread */
     int signal;               /* GCSIGNAL */
-    sem_t ack;                /* a stopped thread posts once */
+    sem_t ack;                /* the last thread to stop posts */
+    AO_t unstopped;           /* threads signalled and not stopped yet */
     unsigned epoch;           /* odd while stopped; futex word */
 } threads = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -70,7 +73,8 @@ static void on_stop_signal(int sig, siginfo_t *info, void *uc)
         AO_store(&t->stopped_in_bulk, AO_load(&t->in_bulk));
         AO_store(&t->stop_sp, os_context_sp(uc));
         AO_store_release(&t->stopped_epoch, epoch);
-        sem_post(&threads.ack);
+        if (AO_fetch_and_sub1_full(&threads.unstopped) == 1)
+            sem_post(&threads.ack);
         while (AO_int_load_acquire(&threads.epoch) == epoch)
             os_futex_wait(&threads.epoch, epoch);
     }
@@ -93,6 +97,10 @@ static bool try_stop(void)
 {
     while (sem_trywait(&threads.ack) == 0)
         ; /* acks of an abandoned attempt */
+    AO_t n = 0;
+    for (struct gc_thread *t = threads.all; t; t = t->next)
+        n += t != self;
+    AO_store(&threads.unstopped, n);
     AO_int_store_release(&threads.epoch, threads.epoch + 1);
     for (struct gc_thread *t = threads.all; t; t = t->next)
         if (t != self && pthread_kill(t->id, threads.signal) != 0)
