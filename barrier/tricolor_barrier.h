@@ -41,7 +41,9 @@
  * the value being overwritten (a deletion, or Yuasa, barrier). The old value
  * is kept live until the store is done: a thread stopped between the check
  * and the store still holds it in a register or on its stack, where the
- * collector looks.
+ * collector looks. The three steps — load the old value, check, store —
+ * stay in that order (compiler fences; they cost no instruction): the stop
+ * signal may land between any two of them.
  *
  * GC_BARRIER(slot): shade the pointer `*slot` holds now; call it right
  * before every store the program makes to `*slot` itself (each attempt of a
@@ -77,8 +79,10 @@ GC_BARRIER_API_ void *gc_memset(void *dst, int c, size_t n);
         __typeof__(lvalue) *gc_write_slot_ = &(lvalue);                                            \
         __typeof__(lvalue) gc_write_value_ = (value);                                              \
         __typeof__(lvalue) gc_write_old_ = *gc_write_slot_;                                        \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                                                   \
         if (__builtin_expect(__atomic_load_n(&gc_barrier_active, __ATOMIC_RELAXED), 0))            \
             gc_barrier_shade((uintptr_t)gc_write_old_);                                            \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                                                   \
         *gc_write_slot_ = gc_write_value_;                                                         \
         __asm__ volatile("" : : "g"(gc_write_old_), "m"(*gc_write_slot_));                         \
     } while (0)

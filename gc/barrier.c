@@ -5,12 +5,19 @@
  * Shading an old value: if it points into the heap, append it to the
  * calling thread's barrier buffer — entry first, then the published count,
  * so that a thread stopped at any instruction has either published the
- * entry or still holds the value in a register or on its stack (the
- * collector rescans those at mark termination). A full buffer is marked by
- * its owner at once, as a marker of its own, and emptied. Entries belong to
- * one cycle (`barrier_cycle`): the collector reads them at mark termination
- * but never resets another thread's buffer (DESIGN.md rule 1), so the owner
- * drops stale entries the next time it shades.
+ * entry or not yet made the store that deletes the old value (which the
+ * collector then still finds where it was). A full buffer is marked by its
+ * owner at once, as a marker of its own, and emptied; each emptying starts
+ * a new generation. Entries belong to one cycle (`barrier_cycle`): the
+ * collector reads them but never resets another thread's buffer (DESIGN.md
+ * rule 1), so the owner drops stale entries the next time it shades.
+ *
+ * The collector takes the buffers twice: with the world running, once the
+ * grey work is gone (most entries), and again in mark termination, where
+ * only what was published since is left to mark. It remembers, per buffer,
+ * the cycle, generation and count it has marked up to; a buffer emptied
+ * since (a new generation) is read from its start — the owner marked the
+ * entries it threw away.
  *
  * Bulk barriers shade every word of the destination before the copy. They
  * cannot keep the old words alive in registers, so a thread inside one
@@ -43,6 +50,13 @@ static void flush(struct barrier_buf *b, size_t n)
     marker_end(&m);
 }
 
+void barrier_reset(struct barrier_buf *b, AO_t cycle)
+{
+    AO_store(&b->generation, AO_load(&b->generation) + 1);
+    AO_store_release(&b->n, 0);
+    AO_store_release(&b->cycle, cycle);
+}
+
 void gc_barrier_shade(uintptr_t old)
 {
     if (old - heap_base >= AO_load_acquire(&heap_used))
@@ -52,16 +66,14 @@ void gc_barrier_shade(uintptr_t old)
         os_fatal("out of memory registering a thread in the write barrier");
     struct barrier_buf *b = &t->barrier;
     AO_t cycle = AO_load(&barrier_cycle);
-    if (AO_load(&b->cycle) != cycle) {
-        AO_store(&b->n, 0);
-        AO_store(&b->cycle, cycle);
-    }
+    if (AO_load(&b->cycle) != cycle)
+        barrier_reset(b, cycle);
     AO_t n = AO_load(&b->n);
     AO_store(&b->entry[n], old);
     AO_store_release(&b->n, n + 1);
     if (n + 1 == BARRIER_ENTRIES) {
         flush(b, BARRIER_ENTRIES);
-        AO_store_release(&b->n, 0);
+        barrier_reset(b, cycle);
     }
 }
 
@@ -69,7 +81,27 @@ void barrier_flush_own(struct barrier_buf *b)
 {
     if (AO_load(&b->cycle) == AO_load(&barrier_cycle))
         flush(b, AO_load(&b->n));
-    AO_store_release(&b->n, 0);
+    barrier_reset(b, AO_load(&b->cycle));
+}
+
+void barrier_take(struct barrier_buf *b, struct marker *m)
+{
+    AO_t cycle = AO_load(&barrier_cycle);
+    if (AO_load_acquire(&b->cycle) != cycle)
+        return; /* nothing shaded in this cycle */
+    AO_t generation = AO_load_acquire(&b->generation);
+    AO_t n = AO_load_acquire(&b->n);
+    if (n > BARRIER_ENTRIES)
+        n = BARRIER_ENTRIES;
+    bool known = b->taken_cycle == cycle && b->taken_generation == generation &&
+                 b->taken_n <= n;
+    for (AO_t i = known ? b->taken_n : 0; i < n; i++)
+        mark_pointer(m, AO_load(&b->entry[i]));
+    AO_nop_full(); /* the entries were read before the generation is checked */
+    AO_t now = AO_load(&b->generation);
+    b->taken_cycle = cycle;
+    b->taken_generation = now;
+    b->taken_n = now == generation ? n : 0; /* emptied meanwhile: read it all next time */
 }
 
 /* ---- bulk barriers ---- */

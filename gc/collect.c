@@ -9,9 +9,11 @@
  *                                                workers and mark assists
  *                                                drain the grey work
  *                       (3) mark termination     world stopped: rescan thread
- *                                                roots, take the barrier
- *                                                buffers, prove no grey is
- *                                                left (else back to 2);
+ *                                                roots, take what the
+ *                                                barrier buffers got since
+ *                                                (2) took them, prove no
+ *                                                grey is left (else back
+ *                                                to 2);
  *                                                barrier off; flip sweepgen;
  *                                                next trigger
  *                       (4) sweep                world running: background
@@ -28,6 +30,15 @@
  * made (allocate-black, cache.c and api.c); (d) marking ends only when no
  * grey object is left in any work buffer, marker or barrier buffer
  * (mark.c's termination condition, checked with the world stopped).
+ *
+ * Why (3) scans the threads again, though (a) to (c) would do without: a
+ * conservative scan also finds stale words — left in a thread's red zone
+ * below its stack pointer, or in frames written since (1) — that point at
+ * objects dead before (1). Scanned in (3), they are retained like any
+ * other conservative root; unscanned, checkmark (which must scan the
+ * threads as they are, to find an object moved from the heap into a local
+ * without GC_WRITE) reports them as lost: the torture shows it within a
+ * second.
  *
  * Who runs it. A collector thread (not registered, never stopped) runs
  * cycles when the heap reaches its trigger or gc_collect asks; it is also
@@ -64,6 +75,7 @@
 #define ASSIST_MIN      ((size_t)64 << 10)  /* an assist scans at least this */
 #define STW_DRAIN       ((size_t)32 << 10) /* grey work finished inside (3), else back to (2) */
 #define ASSIST_WAIT_US  1000                /* longest wait of an assist for work */
+#define BARRIER_PASSES  4   /* takes of the barrier buffers with the world running, per (2) */
 #define MAX_WORKERS     64
 #define PAUSE_HISTORY   256
 
@@ -492,36 +504,51 @@ void collect_assist(size_t bytes)
     marker_end(&m);
 }
 
-/* The collector thread's part of (2): mark until done. */
+static void take_barrier_buffer(struct barrier_buf *b)
+{
+    barrier_take(b, root_marker);
+}
+
+/* With the world running, once the grey work is gone: mark what the barrier
+ * buffers hold, so that (3) finds only what was shaded after. True when
+ * there is grey work again (cs->m has joined again to do it). */
+static bool take_barriers_running(struct cycle_state *cs)
+{
+    if (!marker_join(&cs->m))
+        return false;
+    root_marker = &cs->m;
+    threads_each_barrier(take_barrier_buffer, true);
+    marker_end(&cs->m);
+    return !mark_done() && marker_join(&cs->m);
+}
+
+/* The collector thread's part of (2): mark until done, the barrier buffers
+ * taken. */
 static void concurrent_mark(struct cycle_state *cs)
 {
     AO_store(&gc.mark_phase, 1);
     wake_workers();
-    background_mark(&cs->m, worker_share(0));
-    while (!mark_done())
-        sleep_us(50);
+    for (unsigned pass = 0;; pass++) {
+        background_mark(&cs->m, worker_share(0));
+        while (!mark_done())
+            sleep_us(50);
+        if (pass == BARRIER_PASSES || !take_barriers_running(cs))
+            break;
+    }
     AO_store(&gc.mark_phase, 0);
 }
 
 /* ---- (3) mark termination ---- */
 
-static void take_barrier_buffer(const struct barrier_buf *b)
-{
-    if (AO_load(&b->cycle) != AO_load(&barrier_cycle))
-        return;
-    AO_t n = AO_load_acquire(&b->n);
-    for (AO_t i = 0; i < n && i < BARRIER_ENTRIES; i++)
-        mark_pointer(root_marker, AO_load(&b->entry[i]));
-}
-
-/* World stopped: rescan what threads hold, take the barrier buffers, finish
- * a little grey work. True when no grey object is left anywhere. */
+/* World stopped: rescan what threads hold, take what the barrier buffers
+ * got since (2) took them, finish a little grey work. True when no grey
+ * object is left anywhere. */
 static bool terminate_mark(struct cycle_state *cs)
 {
     marker_begin(&cs->m);
     root_marker = &cs->m;
     threads_scan(scan_root);
-    threads_each_barrier(take_barrier_buffer);
+    threads_each_barrier(take_barrier_buffer, false);
     bool drained = mark_drain(&cs->m, STW_DRAIN);
     marker_end(&cs->m);
     return drained && mark_done();

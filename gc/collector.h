@@ -25,13 +25,19 @@ struct tls_block {
 
 /* A thread's barrier buffer (barrier.c): old values shaded by GC_WRITE,
  * waiting to be marked. The owner writes an entry, then publishes the
- * count (DESIGN.md rule 3); the collector reads entries [0, n) of the
- * current cycle with the world stopped, and never writes (rule 1). */
+ * count (DESIGN.md rule 3), and counts a new generation each time it
+ * empties the buffer; the collector reads entries [0, n) of the current
+ * cycle, running or with the world stopped, and never writes the owner's
+ * fields (rule 1). It remembers how far it has read (barrier_take). */
 #define BARRIER_ENTRIES 256
 struct barrier_buf {
     AO_t n;                        /* owner: entries published */
     AO_t cycle;                    /* owner: the cycle they belong to */
+    AO_t generation;               /* owner: bumped whenever n goes back to 0 */
     AO_t entry[BARRIER_ENTRIES];   /* owner */
+    AO_t taken_cycle;              /* collector: entries [0, taken_n) of */
+    AO_t taken_generation;         /* this cycle and generation are marked */
+    AO_t taken_n;
 };
 
 /* A registered thread. Fields are written by the thread itself at
@@ -74,8 +80,9 @@ void threads_scan(void (*scan)(uintptr_t lo, uintptr_t hi));
 /* With the world stopped: was any thread stopped inside a bulk barrier? */
 bool threads_any_in_bulk(void);
 
-/* With the world stopped: pass every thread's barrier buffer to `fn`. */
-void threads_each_barrier(void (*fn)(const struct barrier_buf *b));
+/* Pass every registered thread's barrier buffer to `fn`: with the world
+ * stopped (the caller holds the threads lock), or running (`lock`). */
+void threads_each_barrier(void (*fn)(struct barrier_buf *b), bool lock);
 
 /* How many threads are registered now (a hint: it changes at any time). */
 unsigned threads_registered(void);
@@ -158,6 +165,13 @@ extern AO_t barrier_cycle;
 
 /* The owner of `b` (a thread leaving): mark what its buffer holds. */
 void barrier_flush_own(struct barrier_buf *b);
+
+/* The owner, at registration: a buffer with nothing in it. */
+void barrier_reset(struct barrier_buf *b, AO_t cycle);
+
+/* The collector, world running or stopped: mark the entries of the current
+ * cycle published in `b` since its last take into `m`. */
+void barrier_take(struct barrier_buf *b, struct marker *m);
 
 /* A bulk deletion: raise the caller's in_bulk, shade the old words of
  * [dst, dst + n) when the barrier is on; returns the record to pass to

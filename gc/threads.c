@@ -251,8 +251,7 @@ int threads_register_self(void)
     t->id = pthread_self();
     t->nregs = 0;
     AO_store(&t->in_bulk, 0);
-    AO_store(&t->barrier.n, 0);
-    AO_store(&t->barrier.cycle, 0);
+    barrier_reset(&t->barrier, 0);
     t->cache = cache_tls ? cache_tls : cache_create();
     if (!t->cache || pthread_setspecific(threads.exit_key, t) != 0)
         goto fail;
@@ -349,10 +348,14 @@ bool threads_any_in_bulk(void)
     return false;
 }
 
-void threads_each_barrier(void (*fn)(const struct barrier_buf *b))
+void threads_each_barrier(void (*fn)(struct barrier_buf *b), bool lock)
 {
+    if (lock)
+        pthread_mutex_lock(&threads.lock);
     for (struct gc_thread *t = threads.all; t; t = t->next)
         fn(&t->barrier);
+    if (lock)
+        pthread_mutex_unlock(&threads.lock);
 }
 
 struct cache *threads_self_cache(void)

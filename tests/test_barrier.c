@@ -5,7 +5,8 @@
  * cycle running: automatic cycles are off in this process) and look at the
  * calling thread's barrier buffer and at mark bits: GC_WRITE shades only
  * while the barrier is on, only heap values, and evaluates its arguments
- * once; bulk barriers shade the old words of the destination.
+ * once; bulk barriers shade the old words of the destination; the
+ * collector's takes of a buffer mark only what is new since the last one.
  *
  * Then whole cycles, each in a fresh process (this binary re-executed with
  * GCDEBUG set, because the collector reads it at start):
@@ -140,6 +141,87 @@ START_TEST(full_buffer_is_marked_by_its_owner)
     while (!mark_drain(&m, ~(size_t)0))
         ;
     marker_end(&m);
+    free(objs);
+}
+END_TEST
+
+/* Take the calling thread's buffer as the collector does, and finish the
+ * grey work it made (so that no test leaves work behind). */
+static void take_own_buffer(void)
+{
+    struct marker m;
+    marker_begin(&m);
+    barrier_take(own_buffer(), &m);
+    while (!mark_drain(&m, ~(size_t)0))
+        ;
+    marker_end(&m);
+}
+
+/* Shade objs[from..to) (each store overwrites the one before it). */
+static void shade_range(void **holder, void **objs, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        GC_WRITE(holder[0], objs[i]);
+        GC_WRITE(holder[0], NULL); /* shades objs[i] */
+    }
+}
+
+/* The collector's takes are incremental: a second take marks only what was
+ * shaded after the first (mark termination relies on the first, made with
+ * the world running, having marked the rest). */
+START_TEST(a_take_marks_only_what_is_new)
+{
+    enum { FIRST = 10, MORE = 5 };
+    void **holder = gc_alloc(sizeof(void *));
+    void *objs[FIRST + MORE];
+    for (int i = 0; i < FIRST + MORE; i++)
+        objs[i] = gc_alloc(48);
+    fake_marking(true, 1003);
+    shade_range(holder, objs, 0, FIRST);
+    take_own_buffer();
+    for (int i = 0; i < FIRST; i++) {
+        ck_assert_msg(is_marked(objs[i]), "shaded object %d not marked by the take", i);
+        clear_mark(objs[i]);
+    }
+    shade_range(holder, objs, FIRST, FIRST + MORE);
+    take_own_buffer();
+    for (int i = 0; i < FIRST + MORE; i++)
+        ck_assert_msg(is_marked(objs[i]) == (i >= FIRST), "object %d: marked %d, taken before %d",
+                      i, is_marked(objs[i]), i < FIRST);
+    fake_marking(false, 1003);
+    for (int i = 0; i < FIRST + MORE; i++)
+        clear_mark(objs[i]);
+}
+END_TEST
+
+/* A buffer its owner emptied since the last take (a new generation) is read
+ * from its start; one of another cycle is not read at all. */
+START_TEST(a_take_after_emptying_reads_from_the_start)
+{
+    enum { N = BARRIER_ENTRIES + 3 };
+    void **holder = gc_alloc(sizeof(void *));
+    void **objs = malloc(N * sizeof *objs);
+    for (int i = 0; i < N; i++)
+        objs[i] = gc_alloc(48);
+    fake_marking(true, 1004);
+    shade_range(holder, objs, 0, 100);
+    take_own_buffer(); /* remembers 100 entries of this generation */
+    shade_range(holder, objs, 100, N); /* fills (the owner marks, empties), then 3 more */
+    ck_assert_uint_eq(AO_load(&own_buffer()->n), 3);
+    for (int i = 0; i < N; i++)
+        clear_mark(objs[i]);
+    take_own_buffer();
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(is_marked(objs[i]) == (i >= BARRIER_ENTRIES),
+                      "object %d: marked %d after a take of a new generation", i,
+                      is_marked(objs[i]));
+    clear_mark(objs[N - 1]);
+    barrier_set(true, 1005); /* the buffer's entries belong to cycle 1004 now */
+    take_own_buffer();
+    ck_assert_msg(!is_marked(objs[N - 1]), "an entry of an earlier cycle was taken");
+    fake_marking(false, 1005);
+    for (int i = BARRIER_ENTRIES; i < N; i++)
+        clear_mark(objs[i]);
     free(objs);
 }
 END_TEST
@@ -423,6 +505,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, write_shades_only_while_on);
     tcase_add_test(tc, write_evaluates_each_argument_once);
     tcase_add_test(tc, full_buffer_is_marked_by_its_owner);
+    tcase_add_test(tc, a_take_marks_only_what_is_new);
+    tcase_add_test(tc, a_take_after_emptying_reads_from_the_start);
     tcase_add_test(tc, bulk_barriers_shade_the_destination);
     suite_add_tcase(s, tc);
     tc = tcase_create("cycles");
