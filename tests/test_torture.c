@@ -55,7 +55,8 @@
  * SCENARIO_FLAG, which must exit 0).
  *
  * Environment: TORTURE_SECONDS (default 3) per scenario, TORTURE_THREADS
- * (default 12 mutators), TORTURE_VERBOSE=1 prints what each run did.
+ * (default 12 mutators), TORTURE_VERBOSE=1 prints what each run did,
+ * TORTURE_SKIP=gccheckmark,... leaves scenarios out.
  */
 #define _GNU_SOURCE /* clock_gettime, setenv in a child */
 #include <pthread.h>
@@ -968,8 +969,8 @@ static Suite *make_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("gcdebug");
     tcase_set_timeout(tc, timeout);
-    /* TORTURE_SKIP names scenarios not to register (the ThreadSanitizer
-     * stage of make test leaves out gccheckmark: see the Makefile). */
+    /* TORTURE_SKIP names scenarios not to register (to run one mode
+     * alone by hand). */
     const char *skip = getenv("TORTURE_SKIP");
     for (int i = 0; i < (int)NELEMS(scenarios); i++)
         if (!skip || !strstr(skip, scenarios[i].name))
