@@ -3,7 +3,7 @@
  * while a large window of live messages turns over, tricolor against bdwgc and Go.
  *
  * Usage: bench_latency [-n PUSHES] [-w WINDOW] [-t THREADS] [-v A|B|AB] [-r REPEATS]
- *                      [-g GOFILE|none]
+ *                      [-g GOFILE|none] [-a ALLOCATORS]
  *
  * Links with the static library, libatomic_ops and $(pkg-config --libs bdw-gc).
  *
@@ -38,6 +38,9 @@
  * A third row, go, comes from the Go twin of this program, tools/bench_latency.go (-g names
  * it; "none" leaves Go out), which runs the same loop on the same message shapes, in T
  * goroutines split the same way, with GOGC and GOMAXPROCS as the environment sets them.
+ * -a names the rows to run (tricolor, bdwgc, nogc, go; default all): tricolor alone can run
+ * long enough to record a few hundred pauses, where a percentile means more than the
+ * longest of fifty.
  * When `go` is on PATH the twin is built once, beside this program, and run after the C
  * allocators in each repeat; it prints one line, which is parsed. Without `go`, or when the
  * twin fails to build or run, its row says so and the rest of the run goes on.
@@ -59,11 +62,13 @@
  * small machine) with the allocators interleaved, and of each allocator the run with the
  * shortest total counts, all its numbers together.
  *
- * Output: per variant, one row per allocator (total seconds, worst push and 99.9th and 99th
+ * Output: first a line on the machine itself: how often a thread spinning on each CPU for
+ * two seconds lost its CPU for over 0.5 ms (no collector can pause for less than the longest
+ * of those it meets). Then per variant, one row per allocator (total seconds, worst push and 99.9th and 99th
  * percentiles in milliseconds, median in microseconds, peak RSS in MiB; the "no GC"
  * row is tricolor's allocator with collection off, the machine's own worst), then tricolor's
  * total time as a ratio to each other allocator's, then one row per allocator that records
- * pauses (count, median, 99th percentile, longest, in milliseconds), with a note when the
+ * pauses (count, median, 90th and 99th percentiles, longest, in milliseconds), with a note when the
  * count reached 256: those are the last 256, earlier ones were not kept. Last, one PASS/MISS
  * line per goal and variant: tricolor's worst push at most 2 ms, its pause p99 at most
  * 0.5 ms, its total at most 1.2 times bdwgc's. The goals are informational. The exit status
@@ -170,7 +175,7 @@ struct latency {
     uint64_t total_ns, worst_ns, p999_ns, p99_ns, median_ns;
     long peak_rss_kib;
     size_t npauses; /* the pauses kept; their summary below is 0 without any */
-    uint64_t pause_median_ns, pause_p99_ns, pause_max_ns;
+    uint64_t pause_median_ns, pause_p90_ns, pause_p99_ns, pause_max_ns;
 };
 
 /* ---- the allocators ---- */
@@ -390,7 +395,8 @@ static uint64_t percentile(const uint64_t *sorted, long n, long ppm)
     return sorted[rank > 0 ? rank - 1 : 0];
 }
 
-/* The pauses' count, median, 99th percentile and longest into `l`, when there are any. */
+/* The pauses' count, median, 90th and 99th percentiles and longest into `l`, when there are
+ * any. */
 static void summarise_pauses(struct samples *s, struct latency *l)
 {
     long n = (long)s->npauses;
@@ -399,6 +405,7 @@ static void summarise_pauses(struct samples *s, struct latency *l)
         return;
     qsort(s->pause_ns, s->npauses, sizeof s->pause_ns[0], compare_u64);
     l->pause_median_ns = percentile(s->pause_ns, n, 500000);
+    l->pause_p90_ns = percentile(s->pause_ns, n, 900000);
     l->pause_p99_ns = percentile(s->pause_ns, n, 990000);
     l->pause_max_ns = s->pause_ns[n - 1];
 }
@@ -557,11 +564,12 @@ static void keep(struct row *row, int failed, const struct latency *l, int first
 }
 
 /* `repeats` runs of every row, interleaved; `go_binary` NULL leaves go out. */
-static void measure(struct job *j, int repeats, const char *go_binary, struct row *rows)
+static void measure(struct job *j, int repeats, const char *go_binary, const int *skip,
+                    struct row *rows)
 {
     struct latency l;
     for (unsigned k = 0; k < NROWS; k++)
-        rows[k].state = k == ROW_GO && !go_binary ? ROW_SKIPPED : ROW_OK;
+        rows[k].state = skip[k] || (k == ROW_GO && !go_binary) ? ROW_SKIPPED : ROW_OK;
     for (int rep = 0; rep < repeats; rep++) {
         for (unsigned k = 0; k < NALLOCATORS; k++)
             if (rows[k].state == ROW_OK)
@@ -617,13 +625,14 @@ static void print_pauses(const struct row *rows)
         if (rows[k].state != ROW_OK || !allocators[k].read_pauses)
             continue;
         if (!header++)
-            printf("\n%-10s %9s %10s %10s %10s\n", "pauses", "count", "median ms", "p99 ms",
-                   "max ms");
+            printf("\n%-10s %9s %10s %10s %10s %10s\n", "pauses", "count", "median ms", "p90 ms",
+                   "p99 ms", "max ms");
         if (l->npauses == 0)
-            printf("%-10s %9d %10s %10s %10s\n", row_name(k), 0, "-", "-", "-");
+            printf("%-10s %9d %10s %10s %10s %10s\n", row_name(k), 0, "-", "-", "-", "-");
         else
-            printf("%-10s %9zu %10.3f %10.3f %10.3f\n", row_name(k), l->npauses,
-                   ms(l->pause_median_ns), ms(l->pause_p99_ns), ms(l->pause_max_ns));
+            printf("%-10s %9zu %10.3f %10.3f %10.3f %10.3f\n", row_name(k), l->npauses,
+                   ms(l->pause_median_ns), ms(l->pause_p90_ns), ms(l->pause_p99_ns),
+                   ms(l->pause_max_ns));
         if (l->npauses == MAX_PAUSES)
             printf("%-10s (the last %d pauses: the collector keeps no more, earlier ones are not"
                    " counted)\n",
@@ -675,6 +684,7 @@ struct options {
     long pushes, window;
     int threads;
     int selected[NVARIANTS];
+    int skip[NROWS]; /* rows left out (-a) */
     int repeats;
     const char *go_source; /* NULL: leave Go out */
 };
@@ -686,14 +696,16 @@ static __attribute__((noreturn)) void usage(const char *why)
         fprintf(out, BENCH_NAME ": %s\n", why);
     fprintf(out,
             "usage: " BENCH_NAME " [-n PUSHES] [-w WINDOW] [-t THREADS] [-v A|B|AB]"
-            " [-r REPEATS] [-g GOFILE|none]\n"
+            " [-r REPEATS] [-g GOFILE|none] [-a ALLOCATORS]\n"
             "  -n  messages pushed, in all (1..%d, default %d)\n"
             "  -w  window: messages kept live, in all (1..%d, default %d)\n"
             "  -t  mutator threads, each with its share of -n and -w (1..%d, default %d;"
             " at most -n and -w)\n"
             "  -v  message variants to run, A, B or AB (default AB)\n"
             "  -r  runs of each allocator, the fastest counts (1..%d, default %d)\n"
-            "  -g  the Go twin's source, or none (default %s)\n",
+            "  -g  the Go twin's source, or none (default %s)\n"
+            "  -a  the allocators to run, comma-separated from tricolor, bdwgc, nogc, go"
+            " (default all)\n",
             MAX_PUSHES, DEFAULT_PUSHES, MAX_WINDOW, DEFAULT_WINDOW, MAX_THREADS, DEFAULT_THREADS,
             MAX_REPEATS, DEFAULT_REPEATS, GO_DEFAULT_SOURCE);
     exit(why ? 2 : 0);
@@ -715,6 +727,24 @@ static void parse_selection(int *selected, const char *list)
         usage("no variant");
 }
 
+/* skip[k] = 1 for every row not named in the comma-separated `list`. */
+static void parse_allocators(int *skip, const char *list)
+{
+    static const char *const names[NROWS] = {"tricolor", "bdwgc", "nogc", "go"};
+    for (unsigned k = 0; k < NROWS; k++)
+        skip[k] = 1;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        unsigned k = 0;
+        while (k < NROWS && (strlen(names[k]) != len || strncmp(names[k], p, len) != 0))
+            k++;
+        if (k == NROWS)
+            usage("unknown allocator (-a takes tricolor, bdwgc, nogc, go)");
+        skip[k] = 0;
+        p += len + (p[len] == ',');
+    }
+}
+
 static void parse_options(struct options *o, int argc, char **argv)
 {
     int opt;
@@ -725,7 +755,7 @@ static void parse_options(struct options *o, int argc, char **argv)
                           .repeats = DEFAULT_REPEATS,
                           .go_source = GO_DEFAULT_SOURCE};
     parse_selection(o->selected, "AB");
-    while ((opt = getopt(argc, argv, "n:w:t:v:r:g:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:w:t:v:r:g:a:h")) != -1) {
         if (opt == 'n')
             o->pushes = parse_number(optarg, 1, MAX_PUSHES);
         else if (opt == 'w')
@@ -738,6 +768,8 @@ static void parse_options(struct options *o, int argc, char **argv)
             o->repeats = parse_number(optarg, 1, MAX_REPEATS);
         else if (opt == 'g')
             o->go_source = strcmp(optarg, "none") == 0 ? NULL : optarg;
+        else if (opt == 'a')
+            parse_allocators(o->skip, optarg);
         else
             usage(opt == 'h' ? NULL : "unknown option or missing value");
     }
@@ -745,6 +777,61 @@ static void parse_options(struct options *o, int argc, char **argv)
         usage("unexpected argument");
     if (o->threads > o->pushes || o->threads > o->window)
         usage("more threads than pushes or window slots");
+}
+
+/* ---- the machine's own interruptions ---- */
+
+/* A pause waits for every stopped thread to run its signal handler, so a CPU the host
+ * takes away for a while (a virtual machine's stolen time, interrupts, other processes)
+ * lengthens every pause it overlaps, whatever the collector does. One thread per online
+ * CPU spins reading the clock for NOISE_SECONDS; a gap between two reads longer than
+ * NOISE_GAP_NS is a time its CPU ran something else. */
+#define NOISE_SECONDS 2
+#define NOISE_GAP_NS  500000
+#define MAX_NOISE_CPUS 64
+
+struct noise {
+    pthread_t id;
+    unsigned long gaps, gaps_1ms;
+    uint64_t longest_ns;
+};
+
+static void *noise_spin(void *arg)
+{
+    struct noise *n = arg;
+    uint64_t last = clock_ns(), end = last + NOISE_SECONDS * UINT64_C(1000000000);
+    while (last < end) {
+        uint64_t t = clock_ns(), gap = t - last;
+        n->gaps += gap > NOISE_GAP_NS;
+        n->gaps_1ms += gap > 1000000;
+        if (gap > n->longest_ns)
+            n->longest_ns = gap;
+        last = t;
+    }
+    return NULL;
+}
+
+static void print_machine_noise(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct noise n[MAX_NOISE_CPUS] = {{0}};
+    if (cpus < 1 || cpus > MAX_NOISE_CPUS)
+        cpus = cpus < 1 ? 1 : MAX_NOISE_CPUS;
+    long started = 0;
+    while (started < cpus && pthread_create(&n[started].id, NULL, noise_spin, &n[started]) == 0)
+        started++;
+    unsigned long gaps = 0, gaps_1ms = 0;
+    uint64_t longest = 0;
+    for (long i = 0; i < started; i++) {
+        pthread_join(n[i].id, NULL);
+        gaps += n[i].gaps;
+        gaps_1ms += n[i].gaps_1ms;
+        longest = n[i].longest_ns > longest ? n[i].longest_ns : longest;
+    }
+    printf("machine: %ld thread(s) spinning on %ld CPU(s) for %d s lost their CPU %lu times for"
+           " over 0.5 ms (%lu over 1 ms; longest %.3f ms): a pause that meets one waits for"
+           " it\n",
+           started, cpus, NOISE_SECONDS, gaps, gaps_1ms, (double)longest * 1e-6);
 }
 
 /* ---- main ---- */
@@ -785,8 +872,9 @@ int main(int argc, char **argv)
     parse_options(&o, argc, argv);
     printf(BENCH_NAME ": window of %ld messages, %ld pushes, %d mutator thread(s), best of %d\n",
            o.window, o.pushes, o.threads, o.repeats);
+    print_machine_noise();
     char go_binary[PATH_MAX];
-    const char *go = go_prepare(o.go_source, go_binary, sizeof go_binary);
+    const char *go = o.skip[ROW_GO] ? NULL : go_prepare(o.go_source, go_binary, sizeof go_binary);
     struct row rows[NVARIANTS][NROWS];
     struct job job = {.pushes = o.pushes,
                       .window = o.window,
@@ -798,7 +886,7 @@ int main(int argc, char **argv)
             continue;
         job.variant = &variants[v];
         printf("\nvariant %s: %s\n", variants[v].name, variants[v].what);
-        measure(&job, o.repeats, go, rows[v]);
+        measure(&job, o.repeats, go, o.skip, rows[v]);
         print_table(rows[v]);
         print_time_ratios(rows[v]);
         print_pauses(rows[v]);
