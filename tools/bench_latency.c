@@ -57,22 +57,23 @@
  * there once every thread has finished: at most the last 256, the most gc_read_pauses
  * keeps, and the API does not say how many more there were. The parent sorts the samples
  * of all threads together and reads the worst push, the 99.9th, 99th and 50th percentiles
- * (nearest rank), and of the pauses the count, median, 99th percentile and longest. The
- * measurement is repeated (-r, default 1; totals vary by tens of percent between runs on a
- * small machine) with the allocators interleaved, and of each allocator the run with the
- * shortest total counts, all its numbers together.
+ * (nearest rank), and of the pauses the count, median, 90th and 99th percentiles and longest
+ * (with fewer than 100 pauses, the 99th percentile is the longest). The measurement is
+ * repeated (-r, default 1; totals vary by tens of percent between runs on a small machine)
+ * with the allocators interleaved, and of each allocator the run with the shortest total
+ * counts, all its numbers together.
  *
  * Output: first a line on the machine itself: how often a thread spinning on each CPU for
  * two seconds lost its CPU for over 0.5 ms (no collector can pause for less than the longest
- * of those it meets). Then per variant, one row per allocator (total seconds, worst push and 99.9th and 99th
- * percentiles in milliseconds, median in microseconds, peak RSS in MiB; the "no GC"
- * row is tricolor's allocator with collection off, the machine's own worst), then tricolor's
- * total time as a ratio to each other allocator's, then one row per allocator that records
- * pauses (count, median, 90th and 99th percentiles, longest, in milliseconds), with a note when the
- * count reached 256: those are the last 256, earlier ones were not kept. Last, one PASS/MISS
- * line per goal and variant: tricolor's worst push at most 2 ms, its pause p99 at most
- * 0.5 ms, its total at most 1.2 times bdwgc's. The goals are informational. The exit status
- * is 1 when a C allocator failed, else 0.
+ * of those it meets). Then per variant, one row per allocator (total seconds, worst push
+ * and 99.9th and 99th percentiles in milliseconds, median in microseconds, peak RSS in MiB;
+ * the "no GC" row is tricolor's allocator with collection off, the machine's own worst),
+ * then tricolor's total time as a ratio to each other allocator's, then one row per
+ * allocator that records pauses (count, median, 90th and 99th percentiles, longest, in
+ * milliseconds), with a note when the count reached 256: those are the last 256, earlier
+ * ones were not kept. Last, one PASS/MISS line per goal and variant: tricolor's worst push
+ * at most 2 ms, its pause p99 at most 0.5 ms, its total at most 1.2 times bdwgc's. The goals
+ * are informational. The exit status is 1 when a C allocator failed, else 0.
  */
 #define GC_THREADS             /* declare bdwgc's thread functions... */
 #define GC_NO_THREAD_REDIRECTS /* ...without renaming pthread_create for every allocator */
