@@ -142,6 +142,7 @@ bench: bench-deps $(TOOLS)
 	$(BUILD)/tools/bench_latency -v A
 	$(BUILD)/tools/bench_latency -v B
 	$(BUILD)/tools/bench_latency -v AB -t 8 -n 5000000
+	$(BUILD)/tools/bench_latency -a tricolor -v AB -t 8 -n 20000000
 
 bench-deps:
 	@sh tools/deps.sh bench
