@@ -48,9 +48,10 @@
  * share of the wall time. Allocating threads pay mark assists in
  * proportion to what they allocate while the cycle marks.
  *
- * Trigger and goal (GOGC-style): heap goal = marked + marked·GCPERCENT/100,
- * at least 4 MiB·GCPERCENT/100; the cycle starts at 45/64 of the way from
- * marked to goal, so that concurrent marking finishes before the goal.
+ * Trigger, goal and assists: the pacer (pacer.h) computes them from what
+ * each cycle measured — bytes marked, scan work, stack and global bytes,
+ * the program's allocation during the mark and the GC's CPU share. The
+ * collector revises the assist ratio after every slice of its marking.
  *
  * Lock order: gc lock, request lock, loader lock, roots lock, the
  * allocator's world lock, caches list lock, threads lock, then the
@@ -67,10 +68,10 @@
 #include "../allocator/central.h"
 #include "../allocator/heap.h"
 #include "collector.h"
+#include "pacer.h"
 #include "platform.h"
 #include "tricolor.h"
 
-#define MIN_HEAP        ((AO_t)4 << 20)
 #define WORKER_SLICE    ((size_t)64 << 10)  /* bytes scanned between checks */
 #define ASSIST_MIN      ((size_t)64 << 10)  /* an assist scans at least this */
 #define STW_DRAIN       ((size_t)32 << 10) /* grey work finished inside (3), else back to (2) */
@@ -82,12 +83,17 @@
 static struct {
     pthread_mutex_t lock;      /* one cycle at a time (held by the collector thread) */
     AO_t percent;              /* (AO_t)(int) GCPERCENT; negative: automatic cycles off */
-    AO_t marked;               /* bytes marked by the last cycle */
     AO_t goal;                 /* heap goal of the running or next cycle */
     AO_t cycles;               /* completed cycles */
     AO_t live_at_start;        /* heap_live when (1) stopped the world */
-    AO_t mark_growth;          /* bytes allocated from the last cycle's trigger to its flip */
     AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
+    /* pacing */
+    pthread_mutex_t pacer_lock;
+    struct pacer pacer;        /* pacer_lock */
+    AO_t mark_cpu_ns;          /* CPU time spent marking in (2): workers and assists */
+    uint64_t mark_start_ns;    /* collector: when (2) began */
+    uint64_t stack_scan;       /* collector: stack bytes (1) scanned */
+    uint64_t globals_scan;     /* collector: global bytes (1) scanned */
     AO_t bg_credit;            /* bytes scanned by workers, not yet taken by assists */
     AO_t mark_phase;           /* 1 during (2): workers mark */
     /* requests: req_lock */
@@ -117,6 +123,7 @@ static struct {
 } gc = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .percent = 100,
+    .pacer_lock = PTHREAD_MUTEX_INITIALIZER,
     .req_lock = PTHREAD_MUTEX_INITIALIZER,
     .req_wake = PTHREAD_COND_INITIALIZER,
     .req_done = PTHREAD_COND_INITIALIZER,
@@ -139,51 +146,35 @@ static int percent_now(void)
     return (int)(long)AO_load(&gc.percent);
 }
 
-/* The heap goal for a live heap of `marked` bytes (pure). */
-static AO_t goal_for(AO_t marked, int percent)
+/* Goal and trigger from what the pacer knows (pacer.h); pacer_lock held. */
+static void set_trigger_locked(void)
 {
-    if (percent < 0)
-        return ~(AO_t)0;
-    AO_t goal = marked + marked / 100 * (AO_t)percent;
-    AO_t floor = MIN_HEAP / 100 * (AO_t)percent;
-    return goal > floor ? goal : floor;
-}
-
-/* Where the cycle for that goal starts (pure). Marking with the world
- * stopped needs no room: at the goal. A concurrent mark needs room for
- * what the program allocates until it ends: twice the last cycle's growth
- * from its trigger to its flip, before the goal, kept within Go's trigger
- * band — between 45/64 (0.70) and 61/64 (0.95) of the way from the marked
- * bytes to the goal. Starting later means fewer cycles; starting too late,
- * assists. */
-static AO_t trigger_for(AO_t marked, AO_t goal, AO_t growth, bool concurrent)
-{
-    if (goal == ~(AO_t)0 || goal <= marked || !concurrent)
-        return goal;
-    AO_t runway = goal - marked;
-    AO_t earliest = marked + runway / 64 * 45, latest = marked + runway / 64 * 61;
-    AO_t room = 2 * growth;
-    AO_t t = goal > room ? goal - room : 0;
-    return t < earliest ? earliest : t > latest ? latest : t;
+    uint64_t goal = pacer_goal(&gc.pacer, NULL);
+    AO_store(&gc.goal, goal);
+    AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !gc.stoptheworld));
 }
 
 static void set_trigger(void)
 {
-    AO_t marked = AO_load(&gc.marked);
-    AO_t goal = goal_for(marked, percent_now());
-    AO_store(&gc.goal, goal);
-    AO_store(&heap_trigger,
-             trigger_for(marked, goal, AO_load(&gc.mark_growth), !gc.stoptheworld));
+    pthread_mutex_lock(&gc.pacer_lock);
+    set_trigger_locked();
+    pthread_mutex_unlock(&gc.pacer_lock);
 }
 
-/* At (1): scan work expected (last cycle's marked bytes, at least 1 MiB)
- * over the allocation left before the goal. */
-static void set_assist_ratio(void)
+#define MAX_ASSIST_RATIO 1e9 /* bytes of scan work per byte: "everything, now" */
+
+/* The scan work owed per allocated byte, for the work done so far and the
+ * heap left before the goal (the collector, at (1) and after every slice
+ * of its marking in (2)). Every scannable byte could be left to scan: at
+ * most the live heap and the roots. */
+static void revise_assist_ratio(void)
 {
-    AO_t live = AO_load(&heap_live), goal = AO_load(&gc.goal);
-    AO_t work = AO_load(&gc.marked) > ((AO_t)1 << 20) ? AO_load(&gc.marked) : (AO_t)1 << 20;
-    AO_t runway = goal > live + ((AO_t)1 << 20) ? goal - live : (AO_t)1 << 20;
-    AO_store(&gc.assist_ratio_x1024, work * 1024 / runway);
+    AO_t live = AO_load(&heap_live);
+    pthread_mutex_lock(&gc.pacer_lock);
+    double r = pacer_assist_ratio(&gc.pacer, AO_load(&gc.goal), live, mark_scanned_bytes(),
+                                  live + gc.stack_scan + gc.globals_scan);
+    pthread_mutex_unlock(&gc.pacer_lock);
+    AO_store(&gc.assist_ratio_x1024, (AO_t)((r < MAX_ASSIST_RATIO ? r : MAX_ASSIST_RATIO) * 1024));
 }
 
 /* ---- pauses ---- */
@@ -373,13 +364,17 @@ static void snapshot(void *arg)
     cs->m.record = gc.checkmark ? record_root : NULL;
     root_marker = &cs->m;
     cache_premark_all(grey_object);
+    size_t before = cs->m.scanned;
     threads_scan(scan_root);
+    gc.stack_scan = cs->m.scanned - before;
     roots_scan_globals(scan_root);
+    gc.globals_scan = cs->m.scanned - before - gc.stack_scan;
     cs->m.record = NULL;
     AO_store(&heap_marking, 1);
     barrier_set(!gc.stoptheworld, AO_load(&gc.cycles) + 1);
-    set_assist_ratio();
+    revise_assist_ratio();
     AO_store(&gc.bg_credit, 0);
+    AO_store(&gc.mark_cpu_ns, 0);
 }
 
 /* ---- (2) concurrent mark ---- */
@@ -421,8 +416,9 @@ static bool cpu_idle(void)
 
 /* Mark as a background worker until no grey work is left; a fractional
  * worker (share < 1) keeps its marking time to `share` of the wall time,
- * unless a CPU is idle. `m` has begun; it has ended on return. */
-static void background_mark(struct marker *m, double share)
+ * unless a CPU is idle. The collector (`collector`) also revises the
+ * assist ratio after each slice. `m` has begun; it has ended on return. */
+static void background_mark(struct marker *m, double share, bool collector)
 {
     uint64_t begin = now_ns(), busy = 0;
     while (AO_load(&gc.mark_phase)) {
@@ -434,7 +430,11 @@ static void background_mark(struct marker *m, double share)
         size_t before = m->scanned;
         bool drained = mark_drain(m, WORKER_SLICE);
         AO_fetch_and_add(&gc.bg_credit, m->scanned - before);
-        busy += now_ns() - t;
+        uint64_t slice = now_ns() - t;
+        busy += slice;
+        AO_fetch_and_add(&gc.mark_cpu_ns, slice);
+        if (collector)
+            revise_assist_ratio();
         if (drained) {
             marker_end(m);
             if (mark_done())
@@ -466,7 +466,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&workers.lock);
         struct marker m;
         if (marker_join(&m))
-            background_mark(&m, share);
+            background_mark(&m, share, false);
         pthread_mutex_lock(&workers.lock);
     }
     return NULL;
@@ -500,8 +500,10 @@ void collect_assist(size_t bytes)
     struct marker m;
     if (!marker_join(&m))
         return;
+    uint64_t t = now_ns();
     mark_drain(&m, debt > ASSIST_MIN ? debt : ASSIST_MIN);
     marker_end(&m);
+    AO_fetch_and_add(&gc.mark_cpu_ns, now_ns() - t);
 }
 
 static void take_barrier_buffer(struct barrier_buf *b)
@@ -529,7 +531,7 @@ static void concurrent_mark(struct cycle_state *cs)
     AO_store(&gc.mark_phase, 1);
     wake_workers();
     for (unsigned pass = 0;; pass++) {
-        background_mark(&cs->m, worker_share(0));
+        background_mark(&cs->m, worker_share(0), true);
         while (!mark_done())
             sleep_us(50);
         if (pass == BARRIER_PASSES || !take_barriers_running(cs))
@@ -581,9 +583,36 @@ static void checkmark(void)
     mark_set_check(false);
 }
 
+/* What the cycle measured goes to the pacer, which sets the next goal and
+ * trigger. A concurrent cycle's allocation counts from its trigger (or its
+ * start, for a cycle asked for earlier: the collector thread's wakeup and
+ * the sweep termination count too) to its flip. */
+static void pace(AO_t marked, AO_t scanned, AO_t live)
+{
+    AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
+    uint64_t mark_ns = now_ns() - gc.mark_start_ns;
+    struct pacer_sample s = {
+        .live_at_trigger = trigger < start ? trigger : start,
+        .live_at_end = live,
+        .scan_work = scanned,
+        .utilisation = (double)AO_load(&gc.mark_cpu_ns) / ((double)gc.procs * (double)mark_ns),
+    };
+    uint64_t roots = gc.stack_scan + gc.globals_scan;
+    pthread_mutex_lock(&gc.pacer_lock);
+    if (!gc.stoptheworld && mark_ns > 0)
+        pacer_record(&gc.pacer, &s);
+    gc.pacer.marked = marked;
+    gc.pacer.heap_scan = scanned > roots ? scanned - roots : 0;
+    gc.pacer.stack_scan = gc.stack_scan;
+    gc.pacer.globals_scan = gc.globals_scan;
+    set_trigger_locked();
+    pthread_mutex_unlock(&gc.pacer_lock);
+}
+
 /* With the world stopped after termination: every span now needs a sweep. */
 static void flip(void)
 {
+    AO_t marked = mark_marked_bytes(), scanned = mark_scanned_bytes(); /* checkmark adds */
     if (gc.checkmark)
         checkmark();
     barrier_set(false, AO_load(&barrier_cycle));
@@ -592,16 +621,10 @@ static void flip(void)
     AO_store(&heap_sweepgen, sg);
     central_flip();
     cache_snapshot(sg);
-    AO_t marked = mark_marked_bytes(), live = AO_load(&heap_live);
+    AO_t live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
-    /* From the trigger (or the start, for a cycle asked for earlier): the
-     * collector thread's wakeup and the sweep termination count too. */
-    AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
-    AO_t from = trigger < start ? trigger : start;
-    AO_store(&gc.marked, marked);
-    AO_store(&gc.mark_growth, live > from ? live - from : 0);
     AO_store(&heap_live, marked + during);
-    set_trigger();
+    pace(marked, scanned, live);
 }
 
 /* (2) and (3) until termination holds. */
@@ -613,6 +636,7 @@ static void mark_and_terminate(struct cycle_state *cs)
         marker_end(&cs->m);
     } else {
         start(cs->t0);
+        gc.mark_start_ns = now_ns();
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
@@ -691,7 +715,7 @@ static void request_locked(unsigned long want)
 
 void heap_trigger_hit(void)
 {
-    if (percent_now() < 0 || AO_load(&gc.mark_phase))
+    if (AO_load(&gc.mark_phase))
         return;
     pthread_mutex_lock(&gc.req_lock);
     if (gc.requested == gc.finished && AO_load(&heap_live) >= AO_load(&heap_trigger))
@@ -741,9 +765,12 @@ int gc_set_percent(int percent)
 {
     if (gc_init() != 0)
         return percent_now();
-    int old = (int)(long)AO_load(&gc.percent);
+    pthread_mutex_lock(&gc.pacer_lock);
+    int old = gc.pacer.percent;
+    gc.pacer.percent = percent;
     AO_store(&gc.percent, (AO_t)(long)percent);
-    set_trigger();
+    set_trigger_locked();
+    pthread_mutex_unlock(&gc.pacer_lock);
     if (AO_load(&heap_live) >= AO_load(&heap_trigger))
         heap_trigger_hit();
     return old;
@@ -887,6 +914,7 @@ int collect_init(void)
     percent_from_env();
     debug_from_env();
     procs_from_env();
+    gc.pacer = pacer_new(percent_now());
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

@@ -119,6 +119,7 @@ struct marker {
     struct workbuf *cur;        /* the buffer this marker fills and drains */
     size_t marked_bytes;        /* bytes of objects it marked, not yet published */
     size_t scanned;             /* bytes it scanned (work done) */
+    size_t scanned_published;   /* of those, added to the cycle's scan work */
     void (*record)(uintptr_t obj); /* if set: told every object a root points at */
 };
 
@@ -153,6 +154,10 @@ bool mark_done(void);
 
 /* Bytes marked since mark_reset. */
 size_t mark_marked_bytes(void);
+
+/* Bytes scanned since mark_reset (roots and objects: the cycle's scan
+ * work), as published by markers at the end of each drain. */
+size_t mark_scanned_bytes(void);
 void mark_reset(void);
 
 /* The checkmark pass: shading sets check bits and verifies mark bits. */

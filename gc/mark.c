@@ -68,6 +68,7 @@ static struct lfstack full_stack, empty_stack;
 static AO_t full_count;   /* buffers on full_stack (approximate while changing) */
 static AO_t active;       /* markers that hold or may take work */
 static AO_t marked_total; /* bytes marked this cycle, published by markers */
+static AO_t scanned_total; /* bytes scanned this cycle, published by markers */
 static AO_t check_mode;   /* 1 while the checkmark pass runs (world stopped) */
 
 static AO_t pack(AO_t bits, AO_t old)
@@ -146,6 +147,12 @@ bool marker_join(struct marker *m)
     return false;
 }
 
+static void publish_scanned(struct marker *m)
+{
+    AO_fetch_and_add(&scanned_total, m->scanned - m->scanned_published);
+    m->scanned_published = m->scanned;
+}
+
 /* Hand the marker's remaining work to the global stack and leave. */
 void marker_end(struct marker *m)
 {
@@ -156,6 +163,7 @@ void marker_end(struct marker *m)
     m->cur = NULL;
     AO_fetch_and_add(&marked_total, m->marked_bytes);
     m->marked_bytes = 0;
+    publish_scanned(m);
     AO_fetch_and_sub1(&active);
 }
 
@@ -313,14 +321,18 @@ bool mark_drain(struct marker *m, size_t budget)
 {
     uintptr_t item;
     size_t goal = budget > SIZE_MAX - m->scanned ? SIZE_MAX : m->scanned + budget;
+    bool drained = false;
     for (unsigned i = 1; m->scanned < goal; i++) {
-        if (!pop(m, &item))
-            return true;
+        if (!pop(m, &item)) {
+            drained = true;
+            break;
+        }
         scan_item(m, item);
         if (i % 64 == 0)
             balance(m);
     }
-    return false;
+    publish_scanned(m);
+    return drained;
 }
 
 bool mark_has_work(void)
@@ -338,9 +350,15 @@ size_t mark_marked_bytes(void)
     return AO_load(&marked_total);
 }
 
+size_t mark_scanned_bytes(void)
+{
+    return AO_load(&scanned_total);
+}
+
 void mark_reset(void)
 {
     AO_store(&marked_total, 0);
+    AO_store(&scanned_total, 0);
 }
 
 void mark_set_check(bool on)

@@ -33,6 +33,21 @@
 #include "testutil.h"
 #include "tricolor.h"
 
+/* Under ThreadSanitizer, hide and keep prove nothing: its per-thread state
+ * (in static TLS, which the collector scans as a root) records the
+ * addresses the thread touched lately, X's among them, so X is found
+ * through it and never lost. They run in the other builds. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 #define SCENARIO_FLAG "--barrier-scenario"
 #define LIST_NODES    200000 /* marking work queued before the object under test */
 #define ATTEMPTS      50
@@ -349,17 +364,21 @@ static void setup_a(uint64_t seed)
 /* During marking: move X from A (not scanned yet) into a new, black object,
  * deleting A's reference with or without the barrier. Returns before the
  * cycle ends, so that no register or live stack slot of the caller keeps X
- * (the rescan at mark termination would find it there). */
-static __attribute__((noinline)) void move_x(bool with_barrier)
+ * (the rescan at mark termination would find it there). False when X was
+ * marked already (the markers reached A first, on a busy machine): then
+ * the move proves nothing. */
+static __attribute__((noinline)) bool move_x(bool with_barrier)
 {
     void **a = (*g_tail)[1];
     void **black = gc_alloc(2 * sizeof(void *));
     GC_WRITE(black[0], a[0]);
     g_black = black;
+    bool unmarked = !is_marked(a[0]);
     if (with_barrier)
         GC_WRITE(a[0], NULL);
     else
         *(void *volatile *)&a[0] = NULL; /* the bug checkmark must find */
+    return unmarked;
 }
 
 enum outcome { KEPT, LOST, MISSED };
@@ -372,11 +391,11 @@ static enum outcome attempt(bool with_barrier, uint64_t seed)
         GC_WRITE((*g_tail)[1], NULL);
         return MISSED;
     }
-    move_x(with_barrier);
+    bool valid = move_x(with_barrier);
     pthread_join(t, NULL);
     bool ok = x_intact(g_black[0], seed);
     GC_WRITE((*g_tail)[1], NULL);
-    return ok ? KEPT : LOST;
+    return !ok ? LOST : valid ? KEPT : MISSED;
 }
 
 static int scenario_move(bool with_barrier)
@@ -391,7 +410,9 @@ static int scenario_move(bool with_barrier)
         done += o == KEPT;
     }
     if (done < ATTEMPTS)
-        return printf("only %d of %d attempts caught a cycle marking\n", done, ATTEMPTS), 1;
+        return printf("only %d of %d attempts caught a cycle marking before it reached X\n",
+                      done, ATTEMPTS),
+               1;
     printf("no loss in %d attempts\n", ATTEMPTS);
     return 0;
 }
@@ -465,6 +486,7 @@ static int spawn(const char *name, const char *gcdebug, char *out, size_t cap)
     return status;
 }
 
+#if !UNDER_TSAN
 START_TEST(checkmark_finds_a_store_without_barrier)
 {
     char out[4096];
@@ -489,6 +511,8 @@ START_TEST(barrier_keeps_the_moved_object)
 }
 END_TEST
 
+#endif
+
 START_TEST(allocated_black_survives)
 {
     char out[4096];
@@ -511,8 +535,10 @@ static Suite *make_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cycles");
     tcase_set_timeout(tc, 300);
+#if !UNDER_TSAN
     tcase_add_test(tc, checkmark_finds_a_store_without_barrier);
     tcase_add_test(tc, barrier_keeps_the_moved_object);
+#endif
     tcase_add_test(tc, allocated_black_survives);
     suite_add_tcase(s, tc);
     return s;

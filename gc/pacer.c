@@ -1,0 +1,137 @@
+/*
+ * pacer.c — the pacer's formulas (the model is told in pacer.h). Pure:
+ * every function reads its arguments and nothing else.
+ */
+#include "pacer.h"
+
+#define MIB                 ((uint64_t)1 << 20)
+#define LIMIT_HEADROOM_PCT  3
+#define TRIGGER_MIN_64THS   45
+#define TRIGGER_MAX_64THS   61
+#define OVERSHOOT           1.1
+#define MIN_SCAN_LEFT       1000.0 /* an assist ratio never assumes less work left */
+
+struct pacer pacer_new(int percent)
+{
+    return (struct pacer){.percent = percent, .limit = PACER_NO_LIMIT};
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint64_t sub_or_zero(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* a + b·percent/100, saturating. */
+static uint64_t grow(uint64_t a, uint64_t b, int percent)
+{
+    unsigned __int128 g = (unsigned __int128)b * (unsigned)percent / 100 + a;
+    return g > UINT64_MAX ? UINT64_MAX : (uint64_t)g;
+}
+
+static uint64_t percent_goal(const struct pacer *p)
+{
+    if (p->percent < 0)
+        return UINT64_MAX;
+    uint64_t roots = p->stack_scan + p->globals_scan;
+    uint64_t goal = grow(p->marked, p->marked + roots, p->percent);
+    uint64_t floor = grow(0, PACER_MIN_HEAP, p->percent);
+    return goal > floor ? goal : floor;
+}
+
+/* The most the heap may hold so that everything mapped stays under the
+ * limit, less headroom for the error of that estimate. */
+static uint64_t limit_goal(const struct pacer *p, const struct pacer_memory *m)
+{
+    uint64_t limit = p->limit > 0 ? (uint64_t)p->limit : 0;
+    uint64_t non_heap = sub_or_zero(m->mapped, m->heap_free + m->heap_live);
+    uint64_t over = sub_or_zero(m->mapped, limit);
+    if (non_heap + over >= limit)
+        return p->marked;
+    uint64_t goal = limit - (non_heap + over);
+    uint64_t headroom = goal / 100 * LIMIT_HEADROOM_PCT;
+    if (headroom < MIB)
+        headroom = MIB;
+    goal = goal > 2 * headroom ? goal - headroom : headroom;
+    return goal > p->marked ? goal : p->marked;
+}
+
+uint64_t pacer_goal(const struct pacer *p, const struct pacer_memory *mem)
+{
+    uint64_t goal = percent_goal(p);
+    if (p->limit != PACER_NO_LIMIT && mem)
+        goal = min_u64(goal, limit_goal(p, mem));
+    return goal;
+}
+
+double pacer_cons_mark(const struct pacer *p)
+{
+    if (p->ncons == 0)
+        return 1.0;
+    double most = 0;
+    for (unsigned i = 0; i < p->ncons; i++)
+        if (p->cons_mark[i] > most)
+            most = p->cons_mark[i];
+    return most;
+}
+
+uint64_t pacer_expected_scan(const struct pacer *p)
+{
+    return p->heap_scan + p->stack_scan + p->globals_scan;
+}
+
+uint64_t pacer_trigger(const struct pacer *p, uint64_t goal, bool concurrent)
+{
+    if (goal == UINT64_MAX || !concurrent || goal <= p->marked)
+        return goal;
+    uint64_t span = goal - p->marked;
+    uint64_t earliest = p->marked + span / 64 * TRIGGER_MIN_64THS;
+    uint64_t latest = p->marked + span / 64 * TRIGGER_MAX_64THS;
+    double runway = pacer_cons_mark(p) * (1 - PACER_UTILISATION) / PACER_UTILISATION *
+                    (double)pacer_expected_scan(p);
+    uint64_t t = runway >= (double)goal ? 0 : goal - (uint64_t)runway;
+    return t < earliest ? earliest : t > latest ? latest : t;
+}
+
+void pacer_record(struct pacer *p, const struct pacer_sample *s)
+{
+    double u = s->utilisation;
+    if (u < 0.01)
+        u = 0.01;
+    if (u > 0.99)
+        u = 0.99;
+    double allocated = (double)sub_or_zero(s->live_at_end, s->live_at_trigger);
+    double work = s->scan_work ? (double)s->scan_work : 1.0;
+    double cm = allocated * u / (work * (1 - u));
+    for (unsigned i = PACER_HISTORY - 1; i > 0; i--)
+        p->cons_mark[i] = p->cons_mark[i - 1];
+    p->cons_mark[0] = cm;
+    if (p->ncons < PACER_HISTORY)
+        p->ncons++;
+}
+
+double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_live,
+                          uint64_t work_done, uint64_t max_scan)
+{
+    if (goal == UINT64_MAX)
+        return 0;
+    double heap_goal = (double)goal, expected = (double)pacer_expected_scan(p);
+    if ((double)work_done > expected) {
+        double hard = p->percent >= 0 ? (double)goal * (1 + p->percent / 100.0) : heap_goal;
+        heap_goal = (double)goal * OVERSHOOT;
+        if (heap_goal > hard)
+            heap_goal = hard;
+        expected = (double)(max_scan > work_done ? max_scan : work_done);
+    }
+    double work_left = expected - (double)work_done;
+    if (work_left < MIN_SCAN_LEFT)
+        work_left = MIN_SCAN_LEFT;
+    double heap_left = heap_goal - (double)heap_live;
+    if (heap_left < 1)
+        heap_left = 1;
+    return work_left / heap_left;
+}
