@@ -38,6 +38,7 @@ static struct {
     char *meta_next, *meta_end;                      /* metadata bump region */
     uint32_t *zeroed_base; /* per arena: pages from here up never handed out */
     size_t pages_in_use, pages_free, spans_in_use;
+    size_t pages_touched; /* pages below the zeroed bases: ever handed out */
 } heap = {
     .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
 };
@@ -390,8 +391,10 @@ static uint8_t take_zeroed(uintptr_t start, size_t npages)
         size_t lo = a * HEAP_ARENA_PAGES, from = first > lo ? first - lo : 0;
         size_t to = end - lo < HEAP_ARENA_PAGES ? end - lo : HEAP_ARENA_PAGES;
         dirty |= from < heap.zeroed_base[a];
-        if (to > heap.zeroed_base[a])
+        if (to > heap.zeroed_base[a]) {
+            heap.pages_touched += to - heap.zeroed_base[a];
             heap.zeroed_base[a] = (uint32_t)to;
+        }
     }
     return dirty;
 }
@@ -499,6 +502,7 @@ void heap_read_stats(struct heap_stats *st)
     st->committed = heap_used;
     st->in_use = heap.pages_in_use * PAGE;
     st->free = heap.pages_free * PAGE;
+    st->touched = heap.pages_touched * PAGE;
     st->free_runs = heap.large_runs.count;
     for (size_t i = 0; i < HEAP_SMALL_RUN_PAGES; i++)
         st->free_runs += heap.small_runs[i].count;

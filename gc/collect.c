@@ -84,6 +84,7 @@ static struct {
     pthread_mutex_t lock;      /* one cycle at a time (held by the collector thread) */
     AO_t percent;              /* (AO_t)(int) GCPERCENT; negative: automatic cycles off */
     AO_t goal;                 /* heap goal of the running or next cycle */
+    AO_t hard_goal;            /* past it, assists wait for the workers */
     AO_t cycles;               /* completed cycles */
     AO_t live_at_start;        /* heap_live when (1) stopped the world */
     AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
@@ -146,11 +147,35 @@ static int percent_now(void)
     return (int)(long)AO_load(&gc.percent);
 }
 
-/* Goal and trigger from what the pacer knows (pacer.h); pacer_lock held. */
+/* What a memory limit counts, now: everything mapped but the heap pages
+ * never handed out (committed a whole arena at a time, they take no memory
+ * until touched); of the heap, the free pages once used and the live
+ * objects. Takes the heap lock. */
+static struct pacer_memory memory_now(void)
+{
+    struct heap_stats st;
+    heap_read_stats(&st);
+    return (struct pacer_memory){
+        .mapped = os_mapped_bytes() - (st.committed - st.touched),
+        .heap_free = st.touched - st.in_use,
+        .heap_live = AO_load(&heap_live),
+    };
+}
+
+/* Goal and trigger from what the pacer knows (pacer.h); pacer_lock held.
+ * With a memory limit, the goal needs memory_now: never while a thread may
+ * be stopped inside the allocator. */
 static void set_trigger_locked(void)
 {
-    uint64_t goal = pacer_goal(&gc.pacer, NULL);
+    struct pacer_memory mem = {0, 0, 0};
+    if (gc.pacer.limit != PACER_NO_LIMIT)
+        mem = memory_now();
+    uint64_t goal = pacer_goal(&gc.pacer, &mem);
+    struct pacer unlimited = gc.pacer;
+    unlimited.limit = PACER_NO_LIMIT;
+    bool limited = goal < pacer_goal(&unlimited, NULL);
     AO_store(&gc.goal, goal);
+    AO_store(&gc.hard_goal, limited || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
     AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !gc.stoptheworld));
 }
 
@@ -337,7 +362,7 @@ static void record_root(uintptr_t obj)
         if (snap.n)
             memcpy(grown, snap.obj, snap.n * sizeof *grown);
         if (snap.obj)
-            os_release(snap.obj, snap.cap * sizeof *snap.obj);
+            os_free_meta(snap.obj, snap.cap * sizeof *snap.obj);
         snap.obj = grown;
         snap.cap = cap;
     }
@@ -483,15 +508,15 @@ void collect_assist(size_t bytes)
         if (AO_compare_and_swap(&gc.bg_credit, c, c - take))
             debt -= take;
     }
-    /* Past the hard goal (1/8 beyond the goal) with nothing to scan, give
-     * the workers the CPU for a moment (at most ASSIST_WAIT_US by the
-     * clock: a 50 us nap can take far longer) rather than outrun them.
-     * Below it, a thread runs on: waiting at the goal itself costs the
-     * program far more time than the heap it saves. */
+    /* Past the hard goal with nothing to scan, give the workers the CPU for
+     * a moment (at most ASSIST_WAIT_US by the clock: a 50 us nap can take
+     * far longer) rather than outrun them. The hard goal is 1/8 beyond the
+     * goal — below it a thread runs on: waiting at the goal itself costs
+     * the program far more time than the heap it saves — or the goal
+     * itself when a memory limit sets it. */
     uint64_t until = debt && !mark_has_work() ? now_ns() + ASSIST_WAIT_US * UINT64_C(1000) : 0;
     while (debt && !mark_has_work() && now_ns() < until) {
-        AO_t goal = AO_load(&gc.goal);
-        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < goal + goal / 8)
+        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < AO_load(&gc.hard_goal))
             return;
         sleep_us(50);
     }
@@ -761,6 +786,28 @@ void gc_collect(void)
     sweep_all();
 }
 
+/* A new goal that the heap has reached already starts a cycle now. */
+static void trigger_if_reached(void)
+{
+    if (AO_load(&heap_live) >= AO_load(&heap_trigger))
+        heap_trigger_hit();
+}
+
+int64_t gc_set_memory_limit(int64_t limit)
+{
+    if (gc_init() != 0)
+        return PACER_NO_LIMIT;
+    pthread_mutex_lock(&gc.pacer_lock);
+    int64_t old = gc.pacer.limit;
+    if (limit >= 0) {
+        gc.pacer.limit = limit;
+        set_trigger_locked();
+    }
+    pthread_mutex_unlock(&gc.pacer_lock);
+    trigger_if_reached();
+    return old;
+}
+
 int gc_set_percent(int percent)
 {
     if (gc_init() != 0)
@@ -771,8 +818,7 @@ int gc_set_percent(int percent)
     AO_store(&gc.percent, (AO_t)(long)percent);
     set_trigger_locked();
     pthread_mutex_unlock(&gc.pacer_lock);
-    if (AO_load(&heap_live) >= AO_load(&heap_trigger))
-        heap_trigger_hit();
+    trigger_if_reached();
     return old;
 }
 
@@ -845,6 +891,20 @@ static void percent_from_env(void)
     AO_store(&gc.percent, (AO_t)n);
 }
 
+static void memlimit_from_env(void)
+{
+    const char *v = getenv("GCMEMLIMIT");
+    int64_t limit;
+    if (!v || !*v)
+        return;
+    if (pacer_parse_bytes(v, &limit) != 0)
+        os_warn("GCMEMLIMIT=%s is neither \"off\" nor a byte count such as 512MiB (units B, KiB,"
+                " MiB, GiB, TiB); ignored",
+                v);
+    else
+        gc.pacer.limit = limit;
+}
+
 /* GCDEBUG options: name, variable, largest value. */
 static const struct debug_option {
     const char *name;
@@ -915,6 +975,7 @@ int collect_init(void)
     debug_from_env();
     procs_from_env();
     gc.pacer = pacer_new(percent_now());
+    memlimit_from_env();
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

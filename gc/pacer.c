@@ -4,6 +4,8 @@
  */
 #include "pacer.h"
 
+#include <string.h>
+
 #define MIB                 ((uint64_t)1 << 20)
 #define LIMIT_HEADROOM_PCT  3
 #define TRIGGER_MIN_64THS   45
@@ -134,4 +136,34 @@ double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_li
     if (heap_left < 1)
         heap_left = 1;
     return work_left / heap_left;
+}
+
+int pacer_parse_bytes(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *name;
+        unsigned shift;
+    } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+    if (strcmp(s, "off") == 0) {
+        *bytes = PACER_NO_LIMIT;
+        return 0;
+    }
+    uint64_t n = 0;
+    const char *c = s;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(*c - '0');
+    }
+    if (c == s)
+        return -1;
+    for (unsigned i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(c, units[i].name) != 0)
+            continue;
+        if (n > (uint64_t)INT64_MAX >> units[i].shift)
+            return -1;
+        *bytes = (int64_t)(n << units[i].shift);
+        return 0;
+    }
+    return -1;
 }

@@ -86,4 +86,10 @@ double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_li
 /* The scan work a cycle expects, from the last one: heap, stacks, globals. */
 uint64_t pacer_expected_scan(const struct pacer *p);
 
+/* A memory limit as GCMEMLIMIT writes it: "off" (PACER_NO_LIMIT), or a
+ * non-negative integer of bytes with an optional unit B, KiB, MiB, GiB or
+ * TiB. 0 with `*bytes` set, or -1 when `s` is not one of those (or too
+ * large for 63 bits). */
+int pacer_parse_bytes(const char *s, int64_t *bytes);
+
 #endif /* TRICOLOR_PACER_H */

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* pthread_getattr_np, REG_RSP */
 #include "platform.h"
 
+#include <atomic_ops.h>
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -16,6 +17,8 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+static AO_t mapped; /* committed and metadata bytes, see os_mapped_bytes */
 
 void *os_reserve(size_t size)
 {
@@ -30,7 +33,10 @@ void os_release(void *p, size_t size)
 
 int os_commit(void *p, size_t size)
 {
-    return mprotect(p, size, PROT_READ | PROT_WRITE);
+    if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
+        return -1;
+    AO_fetch_and_add(&mapped, size);
+    return 0;
 }
 
 #ifndef MADV_POPULATE_WRITE
@@ -49,7 +55,21 @@ void os_prefault(void *p, size_t size)
 void *os_alloc_meta(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    AO_fetch_and_add(&mapped, size);
+    return p;
+}
+
+void os_free_meta(void *p, size_t size)
+{
+    munmap(p, size);
+    AO_fetch_and_add(&mapped, (AO_t)0 - size);
+}
+
+size_t os_mapped_bytes(void)
+{
+    return AO_load(&mapped);
 }
 
 static void write_line(const char *prefix, const char *fmt, va_list ap)

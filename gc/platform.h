@@ -38,8 +38,13 @@ void os_release(void *p, size_t size);
 int os_commit(void *p, size_t size);
 
 /* Fresh zeroed read-write memory for metadata, outside the heap; NULL with
- * errno set on failure. Never returned. */
+ * errno set on failure. os_free_meta gives it back. */
 void *os_alloc_meta(size_t size);
+void os_free_meta(void *p, size_t size);
+
+/* Bytes the library holds from the kernel: committed heap and page table,
+ * and metadata (what a memory limit counts). */
+size_t os_mapped_bytes(void);
 
 /* Make committed pages that were never touched writable memory now, in one
  * call: fresh anonymous pages first read (the write barrier reads a slot

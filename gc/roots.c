@@ -59,7 +59,7 @@ static int ranges_push(struct ranges *a, uintptr_t lo, uintptr_t hi)
         for (size_t i = 0; i < a->n; i++)
             r[i] = a->r[i];
         if (a->r)
-            os_release(a->r, a->cap * sizeof *r);
+            os_free_meta(a->r, a->cap * sizeof *r);
         a->r = r;
         a->cap = cap;
     }

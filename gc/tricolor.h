@@ -90,12 +90,25 @@ GC_API_ void *gc_base(const void *p);
 GC_API_ void gc_collect(void);
 
 /* Set the heap growth allowed between collections, as GCPERCENT does: the
- * heap goal is live + live * percent / 100 (at least 4 MiB * percent / 100),
- * and a cycle starts early enough (at 45/64 of the way) for its concurrent
- * marking to finish near the goal. A negative value turns automatic
- * collection off (gc_collect still works). Returns the previous setting;
- * takes effect at once. */
+ * heap goal is live + (live + stacks + globals) * percent / 100 (at least
+ * 4 MiB * percent / 100), and a cycle starts early enough for its
+ * concurrent marking to finish near the goal (between 45/64 and 61/64 of
+ * the way, by what the last cycles measured). A negative value turns
+ * automatic collection off, but for a memory limit (gc_collect still
+ * works). Returns the previous setting; takes effect at once, mid-cycle
+ * too. Thread-safe. */
 GC_API_ int gc_set_percent(int percent);
+
+/* Set a soft limit on the memory the collector holds from the system, as
+ * GCMEMLIMIT does: the heap goal shrinks so that everything the library has
+ * mapped (heap, its page table, metadata) and not returned stays under
+ * `limit` bytes, less 3% headroom; cycles run when the heap reaches that
+ * goal even with GCPERCENT off, and never below the live heap, so a limit
+ * smaller than what the program keeps is exceeded rather than a cycle run
+ * without end. A negative value only queries. Returns the previous limit
+ * (INT64_MAX: none, the default); takes effect at once, mid-cycle too.
+ * Thread-safe. */
+GC_API_ int64_t gc_set_memory_limit(int64_t limit);
 
 /* The durations, in nanoseconds, of the most recent stop-the-world pauses
  * (at most `max`, and at most the last 256), oldest first. Returns how many

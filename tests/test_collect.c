@@ -957,6 +957,61 @@ START_TEST(set_percent_switches_automatic_cycles)
 }
 END_TEST
 
+/* ---- the memory limit ---- */
+
+START_TEST(memory_limit_setting)
+{
+    const int64_t gib = (int64_t)1 << 30;
+    int64_t initial = gc_set_memory_limit(-1);
+    if (!getenv("GCMEMLIMIT"))
+        ck_assert(initial == INT64_MAX);
+    ck_assert(gc_set_memory_limit(gib) == initial);
+    ck_assert(gc_set_memory_limit(-7) == gib); /* a negative value only queries */
+    ck_assert(gc_set_memory_limit(-1) == gib);
+    ck_assert(gc_set_memory_limit(initial) == gib);
+}
+END_TEST
+
+/* The memory a limit counts, as the collector computes it. */
+static size_t memory_held(void)
+{
+    struct heap_stats st;
+    heap_read_stats(&st);
+    return os_mapped_bytes() - (st.committed - st.touched);
+}
+
+/* GCPERCENT off and a limit: cycles run, and the memory stays under it
+ * (give or take the 3% headroom and one measurement's allocation), while
+ * the program allocates 16 times its live heap. */
+START_TEST(memory_limit_holds_with_gcpercent_off)
+{
+    const size_t limit = 64 * MiB;
+    uint64_t rng = 0x4d454d;
+    size_t live = 0, trees = 0;
+    live_forest = gc_alloc(LIVE_TREES * sizeof *live_forest);
+    ck_assert_ptr_nonnull(live_forest);
+    for (; live < 16 * MiB && trees < LIVE_TREES; trees++)
+        GC_WRITE(live_forest[trees], tree_new(&rng, 2, &live));
+    int percent = gc_set_percent(-1);
+    int64_t old = gc_set_memory_limit((int64_t)limit);
+    unsigned long before = collect_cycles();
+    size_t most = 0;
+    for (int i = 0; i < 64; i++) {
+        ck_assert_msg(make_garbage(4 * MiB, &rng), "%s", why);
+        size_t held = memory_held();
+        most = held > most ? held : most;
+    }
+    ck_assert_msg(forest_ok(live_forest, trees), "%s", why);
+    unsigned long cycles = collect_cycles() - before;
+    gc_set_memory_limit(old);
+    gc_set_percent(percent);
+    ck_assert_msg(cycles > 0, "no cycle under the limit with GCPERCENT off");
+    ck_assert_msg(most <= limit + 4 * MiB,
+                  "%zu MiB held under a %zu MiB limit (%zu MiB live, %lu cycles)", most / MiB,
+                  limit / MiB, live / MiB, cycles);
+}
+END_TEST
+
 /* GCPERCENT in a fresh process: this binary, re-executed. */
 
 struct env_case {
@@ -1111,6 +1166,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, set_percent_switches_automatic_cycles);
     tcase_add_loop_test(tc, gcpercent_from_environment, 0, (int)NELEMS(env_cases));
     tcase_add_test(tc, gcpercent_lower_collects_more);
+    tc = tcase(s, "limit");
+    tcase_add_test(tc, memory_limit_setting);
+    tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
     return s;
 }
 

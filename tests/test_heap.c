@@ -35,6 +35,8 @@ static struct heap_stats stats(void)
     struct heap_stats st;
     heap_read_stats(&st);
     ck_assert_uint_eq(st.committed, st.in_use + st.free);
+    ck_assert_uint_le(st.in_use, st.touched); /* every page in use was handed out */
+    ck_assert_uint_le(st.touched, st.committed);
     return st;
 }
 

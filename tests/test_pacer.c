@@ -3,7 +3,7 @@
  *
  * Layers. Tables first: goals, triggers, cons/mark records and assist
  * ratios for chosen inputs, each row checked against the formula worked
- * out by hand. Then simulated programs: a model of a program allocating at
+ * out by hand, and GCMEMLIMIT's syntax. Then simulated programs: a model of a program allocating at
  * a steady rate on P CPUs, with a live heap of some size, collected by
  * background workers at 25% of the CPUs that scan at a fixed rate, and by
  * assists the pacer's ratio charges. Each scenario runs cycle after cycle
@@ -132,6 +132,37 @@ START_TEST(assist_ratio_spreads_the_work_left_over_the_heap_left)
     p.percent = 5;
     r = pacer_assist_ratio(&p, 200 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
     ck_assert_msg(fabs(r - 30.0 / 40.0) < 1e-9, "ratio %f", r);
+}
+END_TEST
+
+/* ---- GCMEMLIMIT's syntax ---- */
+
+static const struct bytes_row {
+    const char *text;
+    int ok;
+    int64_t bytes;
+} bytes_rows[] = {
+    {"off", 1, PACER_NO_LIMIT},     {"0", 1, 0},
+    {"12345", 1, 12345},            {"100B", 1, 100},
+    {"64KiB", 1, 64 << 10},         {"100MiB", 1, 100 * (int64_t)MIB},
+    {"2GiB", 1, 2 * (int64_t)GIB},  {"3TiB", 1, (int64_t)3 << 40},
+    {"8388607TiB", 1, (int64_t)8388607 << 40}, /* the largest that fits */
+    {"8388608TiB", 0, 0},           {"99999999999999999999", 0, 0},
+    {"", 0, 0},                     {"MiB", 0, 0},
+    {"-1", 0, 0},                   {"1.5GiB", 0, 0},
+    {"64MB", 0, 0},                 {"64 MiB", 0, 0},
+    {"64mib", 0, 0},                {"Off", 0, 0},
+};
+
+START_TEST(memory_limit_syntax)
+{
+    const struct bytes_row *r = &bytes_rows[_i];
+    int64_t bytes = -42;
+    int rc = pacer_parse_bytes(r->text, &bytes);
+    ck_assert_msg((rc == 0) == r->ok, "\"%s\": %s", r->text, rc == 0 ? "accepted" : "refused");
+    if (r->ok)
+        ck_assert_msg(bytes == r->bytes, "\"%s\": %lld bytes, expected %lld", r->text,
+                      (long long)bytes, (long long)r->bytes);
 }
 END_TEST
 
@@ -312,6 +343,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, trigger_stays_in_its_band);
     tcase_add_test(tc, cons_mark_is_the_largest_of_the_last_four);
     tcase_add_test(tc, assist_ratio_spreads_the_work_left_over_the_heap_left);
+    tcase_add_loop_test(tc, memory_limit_syntax, 0,
+                        (int)(sizeof bytes_rows / sizeof bytes_rows[0]));
     suite_add_tcase(s, tc);
     tc = tcase_create("simulation");
     tcase_add_loop_test(tc, simulated_program, 0, (int)(sizeof scenarios / sizeof scenarios[0]));
