@@ -53,9 +53,11 @@
  * the program's allocation during the mark and the GC's CPU share. The
  * collector revises the assist ratio after every slice of its marking.
  *
- * Lock order: gc lock, request lock, loader lock, roots lock, the
- * allocator's world lock, caches list lock, threads lock, then the
- * allocator's own locks.
+ * Lock order: gc lock, request lock, pacer lock, loader lock, roots lock,
+ * the allocator's world lock, caches list lock, threads lock, then the
+ * allocator's own locks. The collector takes no lock a mutator may hold
+ * while the world is stopped (the stopped mutator could be holding it):
+ * the pacer runs before and after the pauses, never inside.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -77,6 +79,7 @@
 #define STW_DRAIN       ((size_t)32 << 10) /* grey work finished inside (3), else back to (2) */
 #define ASSIST_WAIT_US  1000                /* longest wait of an assist for work */
 #define BARRIER_PASSES  4   /* takes of the barrier buffers with the world running, per (2) */
+#define FORCE_PERIOD_MS (120 * 1000) /* a cycle at least this often, for the scavenger */
 #define MAX_WORKERS     64
 #define PAUSE_HISTORY   256
 
@@ -104,6 +107,8 @@ static struct {
     unsigned long requested;   /* cycles asked for */
     unsigned long started;     /* cycles started */
     unsigned long finished;    /* cycles finished */
+    unsigned long forced_by_time; /* cycles the period asked for */
+    unsigned force_period_ms;  /* FORCE_PERIOD_MS; tests shorten it */
     bool collector_started;
     /* workers */
     unsigned procs;            /* GCPROCS */
@@ -128,6 +133,7 @@ static struct {
     .req_lock = PTHREAD_MUTEX_INITIALIZER,
     .req_wake = PTHREAD_COND_INITIALIZER,
     .req_done = PTHREAD_COND_INITIALIZER,
+    .force_period_ms = FORCE_PERIOD_MS,
     .sweeper_lock = PTHREAD_MUTEX_INITIALIZER,
     .sweeper_wake = PTHREAD_COND_INITIALIZER,
     .pause_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -374,6 +380,7 @@ static void record_root(uintptr_t obj)
 struct cycle_state {
     struct marker m;  /* the collector thread's marker */
     uint64_t t0;      /* start of the pause in progress */
+    AO_t marked, scanned, live; /* measured at the flip, for the pacer */
 };
 
 /* World stopped, allocator frozen: grey the roots, turn the barrier on. */
@@ -397,7 +404,7 @@ static void snapshot(void *arg)
     cs->m.record = NULL;
     AO_store(&heap_marking, 1);
     barrier_set(!gc.stoptheworld, AO_load(&gc.cycles) + 1);
-    revise_assist_ratio();
+    AO_store(&gc.assist_ratio_x1024, 0); /* revised once the world runs */
     AO_store(&gc.bg_credit, 0);
     AO_store(&gc.mark_cpu_ns, 0);
 }
@@ -611,7 +618,8 @@ static void checkmark(void)
 /* What the cycle measured goes to the pacer, which sets the next goal and
  * trigger. A concurrent cycle's allocation counts from its trigger (or its
  * start, for a cycle asked for earlier: the collector thread's wakeup and
- * the sweep termination count too) to its flip. */
+ * the sweep termination count too) to its flip. With the world running:
+ * a thread stopped inside gc_set_percent would hold pacer_lock. */
 static void pace(AO_t marked, AO_t scanned, AO_t live)
 {
     AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
@@ -635,7 +643,7 @@ static void pace(AO_t marked, AO_t scanned, AO_t live)
 }
 
 /* With the world stopped after termination: every span now needs a sweep. */
-static void flip(void)
+static void flip(struct cycle_state *cs)
 {
     AO_t marked = mark_marked_bytes(), scanned = mark_scanned_bytes(); /* checkmark adds */
     if (gc.checkmark)
@@ -649,7 +657,9 @@ static void flip(void)
     AO_t live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
     AO_store(&heap_live, marked + during);
-    pace(marked, scanned, live);
+    cs->marked = marked;
+    cs->scanned = scanned;
+    cs->live = live;
 }
 
 /* (2) and (3) until termination holds. */
@@ -662,6 +672,7 @@ static void mark_and_terminate(struct cycle_state *cs)
     } else {
         start(cs->t0);
         gc.mark_start_ns = now_ns();
+        revise_assist_ratio();
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
@@ -671,10 +682,11 @@ static void mark_and_terminate(struct cycle_state *cs)
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
-    flip();
+    flip(cs);
     if (gc.stoptheworld > 1)
         sweep_all_stopped();
     start(cs->t0);
+    pace(cs->marked, cs->scanned, cs->live);
 }
 
 /* (1) to (3) with the loader's list locked throughout (gccheckmark). */
@@ -706,13 +718,43 @@ unsigned long collect_cycles(void)
 
 /* ---- the collector thread and requests ---- */
 
+/* Wait for a request (req_lock held); a whole period without one asks for
+ * a cycle itself (Go's forced GC every 2 minutes: a program that stopped
+ * allocating still gets its garbage collected and its memory returned). */
+static void wait_for_request(void)
+{
+    while (gc.finished >= gc.requested) {
+        struct timespec until = os_deadline_ms(gc.force_period_ms);
+        if (pthread_cond_timedwait(&gc.req_wake, &gc.req_lock, &until) == ETIMEDOUT &&
+            gc.finished >= gc.requested) {
+            gc.requested = gc.finished + 1;
+            gc.forced_by_time++;
+        }
+    }
+}
+
+void collect_set_force_period(unsigned ms)
+{
+    pthread_mutex_lock(&gc.req_lock);
+    gc.force_period_ms = ms;
+    pthread_cond_signal(&gc.req_wake); /* the wait in progress takes the new period */
+    pthread_mutex_unlock(&gc.req_lock);
+}
+
+unsigned long collect_cycles_forced_by_time(void)
+{
+    pthread_mutex_lock(&gc.req_lock);
+    unsigned long n = gc.forced_by_time;
+    pthread_mutex_unlock(&gc.req_lock);
+    return n;
+}
+
 static void *collector_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&gc.req_lock);
     for (;;) {
-        while (gc.finished >= gc.requested)
-            pthread_cond_wait(&gc.req_wake, &gc.req_lock);
+        wait_for_request();
         gc.started++;
         pthread_mutex_unlock(&gc.req_lock);
         pthread_mutex_lock(&gc.lock);
@@ -828,6 +870,7 @@ static void fork_prepare(void)
 {
     pthread_mutex_lock(&gc.lock);
     pthread_mutex_lock(&gc.req_lock);
+    pthread_mutex_lock(&gc.pacer_lock);
     roots_lock();
     heap_freeze();
     cache_lock_list();
@@ -842,6 +885,7 @@ static void fork_parent(void)
     cache_unlock_list();
     heap_thaw();
     roots_unlock();
+    pthread_mutex_unlock(&gc.pacer_lock);
     pthread_mutex_unlock(&gc.req_lock);
     pthread_mutex_unlock(&gc.lock);
 }
@@ -866,6 +910,7 @@ static void fork_child(void)
     gc.requested = gc.started = gc.finished;
     roots_unlock();
     cache_forget_others(threads_self_cache(), cache_release);
+    pthread_mutex_unlock(&gc.pacer_lock);
     pthread_mutex_unlock(&gc.req_lock);
     pthread_mutex_unlock(&gc.lock);
 }

@@ -194,6 +194,12 @@ int collect_init(void);
 /* Completed cycles since start (tests, statistics). */
 unsigned long collect_cycles(void);
 
+/* The longest the collector thread, once started, goes without a cycle
+ * (FORCE_PERIOD_MS, 2 minutes; tests shorten it), and how many cycles that
+ * period has asked for. */
+void collect_set_force_period(unsigned ms);
+unsigned long collect_cycles_forced_by_time(void);
+
 /* An allocating thread owes scan work for `bytes` while a cycle marks:
  * take background credit, else scan (at least 64 KiB of work). */
 void collect_assist(size_t bytes);

@@ -27,6 +27,9 @@
  *             the previous setting; GCPERCENT is read at start-up (checked
  *             in fresh processes: this binary re-executed with
  *             SCENARIO_FLAG runs one scenario instead of the suite).
+ *   limit     gc_set_memory_limit returns and queries the setting; with
+ *             GCPERCENT off, a memory limit still runs cycles and holds the
+ *             memory near it; an idle program gets a cycle every period.
  *
  * Sizes shrink under AddressSanitizer (SLOW_BUILD) to keep the run short.
  */
@@ -980,9 +983,12 @@ static size_t memory_held(void)
     return os_mapped_bytes() - (st.committed - st.touched);
 }
 
-/* GCPERCENT off and a limit: cycles run, and the memory stays under it
- * (give or take the 3% headroom and one measurement's allocation), while
- * the program allocates 16 times its live heap. */
+/* GCPERCENT off and a limit: cycles run, and the memory stays near it while
+ * the program allocates 16 times its live heap. Near: an assist waits at
+ * most ASSIST_WAIT_US for the workers before it allocates anyway, and heap
+ * pages once used count until the scavenger returns them (it does not
+ * yet), so a cycle that ends late leaves its overshoot counted; 1/8 over
+ * the limit is what this allows. */
 START_TEST(memory_limit_holds_with_gcpercent_off)
 {
     const size_t limit = 64 * MiB;
@@ -1006,9 +1012,33 @@ START_TEST(memory_limit_holds_with_gcpercent_off)
     gc_set_memory_limit(old);
     gc_set_percent(percent);
     ck_assert_msg(cycles > 0, "no cycle under the limit with GCPERCENT off");
-    ck_assert_msg(most <= limit + 4 * MiB,
-                  "%zu MiB held under a %zu MiB limit (%zu MiB live, %lu cycles)", most / MiB,
-                  limit / MiB, live / MiB, cycles);
+    if (getenv("LIMIT_TRACE"))
+        fprintf(stderr, "held at most %.2f MiB\n", (double)most / MiB);
+    ck_assert_msg(most <= limit + limit / 8,
+                  "%.2f MiB held under a %zu MiB limit (%zu MiB live, %lu cycles)",
+                  (double)most / MiB, limit / MiB, live / MiB, cycles);
+}
+END_TEST
+
+/* A program that stops allocating still gets a cycle every period (2
+ * minutes; 100 ms here), and none sooner. */
+START_TEST(a_cycle_at_least_every_period)
+{
+    gc_collect(); /* the collector thread is running */
+    unsigned long forced = collect_cycles_forced_by_time(), cycles = collect_cycles();
+    collect_set_force_period(100);
+    double t0 = now();
+    while (now() - t0 < 1.0)
+        nap(100); /* each cycle's stop cuts a nap short */
+    collect_set_force_period(120 * 1000);
+    double elapsed = now() - t0;
+    forced = collect_cycles_forced_by_time() - forced;
+    for (double t = now(); collect_cycles() - cycles < forced && now() - t < 10;)
+        nap(10); /* the last cycle asked for may still be running */
+    cycles = collect_cycles() - cycles;
+    ck_assert_msg(forced >= 3 && forced <= (unsigned long)(elapsed * 10) + 1,
+                  "%lu cycles forced by a 100 ms period in %.2f s", forced, elapsed);
+    ck_assert_uint_ge(cycles, forced);
 }
 END_TEST
 
@@ -1169,6 +1199,7 @@ static Suite *make_suite(void)
     tc = tcase(s, "limit");
     tcase_add_test(tc, memory_limit_setting);
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
+    tcase_add_test(tc, a_cycle_at_least_every_period);
     return s;
 }
 
