@@ -85,7 +85,6 @@
 
 static struct {
     pthread_mutex_t lock;      /* one cycle at a time (held by the collector thread) */
-    AO_t percent;              /* (AO_t)(int) GCPERCENT; negative: automatic cycles off */
     AO_t goal;                 /* heap goal of the running or next cycle */
     AO_t hard_goal;            /* past it, assists wait for the workers */
     AO_t cycles;               /* completed cycles */
@@ -128,8 +127,8 @@ static struct {
     unsigned long npauses;
 } gc = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .percent = 100,
     .pacer_lock = PTHREAD_MUTEX_INITIALIZER,
+    .pacer = {.percent = 100, .limit = PACER_NO_LIMIT},
     .req_lock = PTHREAD_MUTEX_INITIALIZER,
     .req_wake = PTHREAD_COND_INITIALIZER,
     .req_done = PTHREAD_COND_INITIALIZER,
@@ -147,11 +146,6 @@ static uint64_t now_ns(void)
 }
 
 /* ---- pacing ---- */
-
-static int percent_now(void)
-{
-    return (int)(long)AO_load(&gc.percent);
-}
 
 /* What a memory limit counts, now: everything mapped but the heap pages
  * never handed out (committed a whole arena at a time, they take no memory
@@ -177,9 +171,7 @@ static void set_trigger_locked(void)
     if (gc.pacer.limit != PACER_NO_LIMIT)
         mem = memory_now();
     uint64_t goal = pacer_goal(&gc.pacer, &mem);
-    struct pacer unlimited = gc.pacer;
-    unlimited.limit = PACER_NO_LIMIT;
-    bool limited = goal < pacer_goal(&unlimited, NULL);
+    bool limited = goal < pacer_percent_goal(&gc.pacer);
     AO_store(&gc.goal, goal);
     AO_store(&gc.hard_goal, limited || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
     AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !gc.stoptheworld));
@@ -838,7 +830,7 @@ static void trigger_if_reached(void)
 int64_t gc_set_memory_limit(int64_t limit)
 {
     if (gc_init() != 0)
-        return PACER_NO_LIMIT;
+        limit = -1; /* no collector: only the query */
     pthread_mutex_lock(&gc.pacer_lock);
     int64_t old = gc.pacer.limit;
     if (limit >= 0) {
@@ -852,13 +844,13 @@ int64_t gc_set_memory_limit(int64_t limit)
 
 int gc_set_percent(int percent)
 {
-    if (gc_init() != 0)
-        return percent_now();
+    bool ready = gc_init() == 0; /* else only report the setting */
     pthread_mutex_lock(&gc.pacer_lock);
     int old = gc.pacer.percent;
-    gc.pacer.percent = percent;
-    AO_store(&gc.percent, (AO_t)(long)percent);
-    set_trigger_locked();
+    if (ready) {
+        gc.pacer.percent = percent;
+        set_trigger_locked();
+    }
     pthread_mutex_unlock(&gc.pacer_lock);
     trigger_if_reached();
     return old;
@@ -923,7 +915,7 @@ static void percent_from_env(void)
     if (!v || !*v)
         return;
     if (strcmp(v, "off") == 0) {
-        AO_store(&gc.percent, (AO_t)-1L);
+        gc.pacer.percent = -1;
         return;
     }
     char *end;
@@ -933,7 +925,7 @@ static void percent_from_env(void)
         os_warn("GCPERCENT=%s is neither \"off\" nor a percentage; using 100", v);
         return;
     }
-    AO_store(&gc.percent, (AO_t)n);
+    gc.pacer.percent = (int)n;
 }
 
 static void memlimit_from_env(void)
@@ -1019,7 +1011,6 @@ int collect_init(void)
     percent_from_env();
     debug_from_env();
     procs_from_env();
-    gc.pacer = pacer_new(percent_now());
     memlimit_from_env();
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;

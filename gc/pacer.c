@@ -35,7 +35,7 @@ static uint64_t grow(uint64_t a, uint64_t b, int percent)
     return g > UINT64_MAX ? UINT64_MAX : (uint64_t)g;
 }
 
-static uint64_t percent_goal(const struct pacer *p)
+uint64_t pacer_percent_goal(const struct pacer *p)
 {
     if (p->percent < 0)
         return UINT64_MAX;
@@ -64,7 +64,7 @@ static uint64_t limit_goal(const struct pacer *p, const struct pacer_memory *m)
 
 uint64_t pacer_goal(const struct pacer *p, const struct pacer_memory *mem)
 {
-    uint64_t goal = percent_goal(p);
+    uint64_t goal = pacer_percent_goal(p);
     if (p->limit != PACER_NO_LIMIT && mem)
         goal = min_u64(goal, limit_goal(p, mem));
     return goal;

@@ -55,6 +55,9 @@ struct pacer pacer_new(int percent);
  * lower of the two; UINT64_MAX when GCPERCENT is off and there is no limit. */
 uint64_t pacer_goal(const struct pacer *p, const struct pacer_memory *mem);
 
+/* GCPERCENT's goal alone: above pacer_goal's, the memory limit sets it. */
+uint64_t pacer_percent_goal(const struct pacer *p);
+
 /* The heap size at which the next cycle starts, for `goal`: the goal less
  * the runway (model above), kept between 45/64 and 61/64 of the way from
  * `marked` to the goal. Stop-the-world marking needs no runway: the goal. */

@@ -133,6 +133,15 @@ START_TEST(write_evaluates_each_argument_once)
 }
 END_TEST
 
+/* Finish the grey work that `m` (begun) holds or can take, and end it, so
+ * that no test leaves work behind. */
+static void drain_and_end(struct marker *m)
+{
+    while (!mark_drain(m, ~(size_t)0))
+        ;
+    marker_end(m);
+}
+
 /* A full buffer is marked by its owner at once: the shaded objects carry
  * mark bits afterwards. */
 START_TEST(full_buffer_is_marked_by_its_owner)
@@ -153,23 +162,19 @@ START_TEST(full_buffer_is_marked_by_its_owner)
     }
     struct marker m; /* the flushed objects went to the grey queue: take them */
     marker_begin(&m);
-    while (!mark_drain(&m, ~(size_t)0))
-        ;
-    marker_end(&m);
+    drain_and_end(&m);
     free(objs);
 }
 END_TEST
 
 /* Take the calling thread's buffer as the collector does, and finish the
- * grey work it made (so that no test leaves work behind). */
+ * grey work it made. */
 static void take_own_buffer(void)
 {
     struct marker m;
     marker_begin(&m);
     barrier_take(own_buffer(), &m);
-    while (!mark_drain(&m, ~(size_t)0))
-        ;
-    marker_end(&m);
+    drain_and_end(&m);
 }
 
 /* Shade objs[from..to) (each store overwrites the one before it). */
