@@ -272,9 +272,7 @@ START_TEST(bulk_barriers_shade_the_destination)
     ck_assert_ptr_eq(dst[1], x);
     struct marker m;
     marker_begin(&m);
-    while (!mark_drain(&m, ~(size_t)0))
-        ;
-    marker_end(&m);
+    drain_and_end(&m);
 }
 END_TEST
 
