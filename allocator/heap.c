@@ -37,8 +37,11 @@ static struct {
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
     char *meta_next, *meta_end;                      /* metadata bump region */
     uint32_t *zeroed_base; /* per arena: pages from here up never handed out */
+    uint64_t **released;   /* per arena: bit i set while free page i is returned to the OS */
     size_t pages_in_use, pages_free, spans_in_use;
-    size_t pages_touched; /* pages below the zeroed bases: ever handed out */
+    size_t pages_touched;   /* pages below the zeroed bases: ever handed out */
+    size_t pages_released;  /* released bits set: free pages returned to the OS */
+    size_t pages_releasing; /* pages in SPAN_RELEASING runs */
 } heap = {
     .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
 };
@@ -152,8 +155,12 @@ int heap_init(void)
         errno = ENOMEM;
         return -1;
     }
-    heap.zeroed_base = os_alloc_meta(size / HEAP_ARENA_SIZE * sizeof *heap.zeroed_base);
-    if (!heap.zeroed_base) {
+    size_t arenas = size / HEAP_ARENA_SIZE;
+    heap.zeroed_base = os_alloc_meta(arenas * sizeof *heap.zeroed_base);
+    heap.released = heap.zeroed_base ? os_alloc_meta(arenas * sizeof *heap.released) : NULL;
+    if (!heap.released) {
+        if (heap.zeroed_base)
+            os_free_meta(heap.zeroed_base, arenas * sizeof *heap.zeroed_base);
         os_release(table, (size / PAGE) * sizeof(AO_t));
         os_release(base, size);
         errno = ENOMEM;
@@ -356,6 +363,41 @@ static void run_insert_coalesced(struct span *r)
     run_insert(r);
 }
 
+/* ---- pages returned to the OS ----
+ * A free page is either backed by memory or returned (its released bit
+ * set). Only free pages are ever returned, and a page handed out again
+ * loses its bit: pages_released <= pages_free + pages_releasing. */
+
+/* Released bitmaps for arenas [first, first + n) (zeroed metadata). */
+static bool released_bits_for(size_t first, size_t n)
+{
+    for (size_t a = first; a < first + n; a++)
+        if (!heap.released[a] && !(heap.released[a] = meta_alloc(HEAP_ARENA_PAGES / 8)))
+            return false;
+    return true;
+}
+
+/* Set (`set`) or clear the released bits of pages [first, first + n);
+ * returns how many changed. Arenas hold whole bitmap words. */
+static size_t released_change(size_t first, size_t n, bool set)
+{
+    size_t changed = 0;
+    for (size_t p = first, end = first + n; p < end;) {
+        uint64_t *w = &heap.released[p / HEAP_ARENA_PAGES][p % HEAP_ARENA_PAGES / 64];
+        size_t bit = p % 64, k = end - p < 64 - bit ? end - p : 64 - bit;
+        uint64_t mask = (k == 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1) << bit;
+        changed += (size_t)__builtin_popcountll(set ? mask & ~*w : mask & *w);
+        *w = set ? *w | mask : *w & ~mask;
+        p += k;
+    }
+    return changed;
+}
+
+static bool page_released(size_t page)
+{
+    return heap.released[page / HEAP_ARENA_PAGES][page % HEAP_ARENA_PAGES / 64] >> (page % 64) & 1;
+}
+
 /* Commit enough arenas at the top of the heap for a run of npages. */
 static bool grow(size_t npages)
 {
@@ -364,7 +406,8 @@ static bool grow(size_t npages)
     if (npages > heap.reserved / PAGE || bytes > heap.reserved - used)
         return false;
     AO_t *table = &heap_spans[used / PAGE];
-    if (os_commit((char *)table, bytes / PAGE * sizeof(AO_t)) != 0 ||
+    if (!released_bits_for(used / HEAP_ARENA_SIZE, bytes / HEAP_ARENA_SIZE) ||
+        os_commit((char *)table, bytes / PAGE * sizeof(AO_t)) != 0 ||
         os_commit((void *)(heap_base + used), bytes) != 0)
         return false;
     struct span *r = span_new();
@@ -413,6 +456,7 @@ static struct span *carve(struct span *r, size_t npages, unsigned spanclass)
         run_insert(rest);
     }
     span_init(r, r->start, npages, spanclass, bits);
+    heap.pages_released -= released_change(page_of(r->start), npages, false);
     r->needzero = take_zeroed(r->start, npages);
     AO_store(&r->unzeroed, sc_class_of_span_class(spanclass) == 0 && r->needzero);
     AO_store(&r->sweepgen, heap_sweepgen);
@@ -493,6 +537,145 @@ void heap_each_span(void (*fn)(struct span *s))
     }
 }
 
+/* ---- returning free pages to the OS ---- */
+
+/* The highest page of [first, last] not returned, in *page; false when
+ * every one is. A word of released bits at a time. */
+static bool highest_unreleased(size_t first, size_t last, size_t *page)
+{
+    for (size_t p = last + 1; p > first;) {
+        size_t hi = p - 1, base = hi & ~(size_t)63;
+        uint64_t backed = ~heap.released[hi / HEAP_ARENA_PAGES][hi % HEAP_ARENA_PAGES / 64];
+        if (hi % 64 != 63)
+            backed &= (UINT64_C(1) << (hi % 64 + 1)) - 1;
+        if (base < first)
+            backed &= ~UINT64_C(0) << (first - base);
+        if (backed) {
+            *page = base + 63 - (size_t)__builtin_clzll(backed);
+            return true;
+        }
+        p = base;
+    }
+    return false;
+}
+
+/* The highest page of [first, last] backed by memory: handed out once
+ * (below its arena's zeroed base; pages never touched take no memory)
+ * and not returned since. */
+static bool highest_backed(size_t first, size_t last, size_t *page)
+{
+    for (size_t a = last / HEAP_ARENA_PAGES + 1; a-- > first / HEAP_ARENA_PAGES;) {
+        size_t lo = a * HEAP_ARENA_PAGES, top = lo + heap.zeroed_base[a];
+        if (top > lo && highest_unreleased(first > lo ? first : lo, last < top ? last : top - 1,
+                                           page))
+            return true;
+    }
+    return false;
+}
+
+/* Of the runs of `l`, the one with the highest backed page above *top. */
+static struct span *best_in_list(struct span_list *l, struct span *best, size_t *top)
+{
+    for (struct span *r = l->first; r; r = r->next) {
+        size_t first = page_of(r->start), page;
+        if ((!best || first + r->npages - 1 > *top) &&
+            highest_backed(first, first + r->npages - 1, &page) && (!best || page > *top)) {
+            best = r;
+            *top = page;
+        }
+    }
+    return best;
+}
+
+/* The free run to return pages from, and its highest backed page. Large
+ * runs first: best fit hands them out last, so their pages are the
+ * coldest, while small runs are the holes the program's churn fills and
+ * empties; pages returned there would come back at once. Among them, the
+ * run with the highest backed page. */
+static struct span *run_to_release(size_t *top)
+{
+    if (heap.pages_touched - heap.pages_in_use - heap.pages_released <= heap.pages_releasing)
+        return NULL; /* every free page touched is returned, or being returned */
+    struct span *best = best_in_list(&heap.large_runs, NULL, top);
+    for (size_t i = HEAP_SMALL_RUN_PAGES; !best && i-- > 1;)
+        if (heap.small_nonempty[i / 64] >> (i % 64) & 1)
+            best = best_in_list(&heap.small_runs[i], best, top);
+    return best;
+}
+
+/* Take up to max_pages pages ending at the highest backed free page (and
+ * within its arena) out of the free index, as a run in state
+ * SPAN_RELEASING: nothing allocates or coalesces it while the system call
+ * runs without the lock. The rest of its run stays free, in up to two
+ * runs. NULL when there is nothing to return. */
+static struct span *take_for_release(size_t max_pages)
+{
+    size_t top;
+    struct span *r = run_to_release(&top);
+    if (!r)
+        return NULL;
+    size_t first = page_of(r->start), last = first + r->npages - 1;
+    size_t floor = top / HEAP_ARENA_PAGES * HEAP_ARENA_PAGES; /* all touched up to top */
+    if (floor < first)
+        floor = first;
+    size_t lo = top + 1 - floor > max_pages ? top + 1 - max_pages : floor;
+    struct span *c = span_new(), *high = top < last ? span_new() : NULL;
+    if (!c || (top < last && !high)) {
+        if (c)
+            span_dispose(c);
+        return NULL;
+    }
+    run_remove(r);
+    if (high) {
+        high->start = heap_base + (top + 1) * PAGE;
+        high->npages = last - top;
+        run_insert(high);
+    }
+    if (lo > first) {
+        r->npages = lo - first;
+        run_insert(r);
+    } else {
+        span_dispose(r);
+    }
+    c->start = heap_base + lo * PAGE;
+    c->npages = top + 1 - lo;
+    AO_store(&c->state, SPAN_RELEASING);
+    table_set(lo, 1, c);
+    table_set(top, 1, c);
+    heap.pages_releasing += c->npages;
+    return c;
+}
+
+/* The released run `c` becomes free again, coalesced. */
+static void put_back_released(struct span *c)
+{
+    size_t first = page_of(c->start);
+    heap.pages_released += released_change(first, c->npages, true);
+    heap.pages_releasing -= c->npages;
+    table_set(first, 1, NULL);
+    table_set(first + c->npages - 1, 1, NULL);
+    run_insert_coalesced(c);
+}
+
+size_t heap_release(size_t max_pages, enum os_return_mode mode)
+{
+    heap_enter();
+    heap_lock();
+    struct span *c = max_pages ? take_for_release(max_pages) : NULL;
+    heap_unlock();
+    heap_leave();
+    if (!c)
+        return 0;
+    size_t n = c->npages;
+    os_return((void *)c->start, n * PAGE, mode);
+    heap_enter();
+    heap_lock();
+    put_back_released(c);
+    heap_unlock();
+    heap_leave();
+    return n;
+}
+
 /* ---- observation ---- */
 
 void heap_read_stats(struct heap_stats *st)
@@ -501,8 +684,9 @@ void heap_read_stats(struct heap_stats *st)
     st->reserved = heap.reserved;
     st->committed = heap_used;
     st->in_use = heap.pages_in_use * PAGE;
-    st->free = heap.pages_free * PAGE;
+    st->free = (heap.pages_free + heap.pages_releasing) * PAGE;
     st->touched = heap.pages_touched * PAGE;
+    st->released = heap.pages_released * PAGE;
     st->free_runs = heap.large_runs.count;
     for (size_t i = 0; i < HEAP_SMALL_RUN_PAGES; i++)
         st->free_runs += heap.small_runs[i].count;
@@ -511,7 +695,9 @@ void heap_read_stats(struct heap_stats *st)
 }
 
 /* Check one span met at `page` during the walk; returns its page count, or
- * 0 when the table is inconsistent. `prev_free` carries coalescing state. */
+ * 0 when the table is inconsistent. `prev_free` carries coalescing state;
+ * a run being returned to the OS counts as free, and may touch free runs.
+ * Only free pages may be returned. */
 static size_t check_span_at(size_t page, bool *prev_free, size_t *in_use, size_t *free)
 {
     struct span *s = table_get(page);
@@ -520,14 +706,18 @@ static size_t check_span_at(size_t page, bool *prev_free, size_t *in_use, size_t
     size_t last = page + s->npages - 1;
     if ((last + 1) * PAGE > heap_used || table_get(last) != s)
         return 0;
-    bool is_free = AO_load(&s->state) == SPAN_FREE;
+    unsigned state = (unsigned)AO_load(&s->state);
+    bool is_free = state == SPAN_FREE, unused = is_free || state == SPAN_RELEASING;
     if (is_free && *prev_free)
         return 0;
     for (size_t i = page + 1; i < last; i++)
-        if (table_get(i) != (is_free ? NULL : s))
+        if (table_get(i) != (unused ? NULL : s))
+            return 0;
+    for (size_t i = page; !unused && i <= last; i++)
+        if (page_released(i))
             return 0;
     *prev_free = is_free;
-    *(is_free ? free : in_use) += s->npages;
+    *(unused ? free : in_use) += s->npages;
     return s->npages;
 }
 
@@ -541,7 +731,8 @@ bool heap_is_valid(void)
         ok = n != 0;
         page += n;
     }
-    ok = ok && in_use == heap.pages_in_use && free == heap.pages_free;
+    ok = ok && in_use == heap.pages_in_use && free == heap.pages_free + heap.pages_releasing &&
+         heap.pages_released <= free;
     heap_unlock();
     return ok;
 }

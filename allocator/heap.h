@@ -18,6 +18,11 @@
  * first and last page of a free run map to the run; every other page maps
  * to NULL.
  *
+ * Free pages once used stay backed by memory until the scavenger returns
+ * them to the OS (heap_release); a per-page bit records which are
+ * returned, and a page handed out again loses it. Invariant: only free
+ * pages that were touched are ever returned.
+ *
  * Locking: one mutex, the heap lock, guards free runs, the table's writes,
  * span and bitmap pools and the counters. Lock order: a central lock may be
  * held when taking the heap lock, never the reverse.
@@ -82,11 +87,20 @@ struct heap_stats {
     size_t in_use;    /* bytes in in-use spans */
     size_t free;      /* bytes in free runs */
     size_t touched;   /* bytes of pages ever handed out (the rest were never touched) */
+    size_t released;  /* bytes of free pages returned to the OS (part of free) */
     size_t free_runs; /* number of free runs */
     size_t spans;     /* in-use spans */
 };
 
 void heap_read_stats(struct heap_stats *st);
+
+/* Return free pages to the OS (os_return with `mode`): at most max_pages
+ * pages of one free run, from the highest free page still backed by
+ * memory downwards. Call outside the allocator; the system call runs
+ * without the heap lock. Returns the pages returned, 0 when every free
+ * page already is. A page handed out again is backed again (and counted
+ * as touched, never as released). */
+size_t heap_release(size_t max_pages, enum os_return_mode mode);
 
 /* Walk the whole committed heap and check the page table invariant, full
  * coalescing and the counters. For tests; takes the heap lock. */

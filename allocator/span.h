@@ -49,9 +49,10 @@
 #define SPAN_BITMAP_WORDS_MAX ((SC_MAX_OBJECTS_PER_SPAN + 63) / 64)
 
 enum span_state {
-    SPAN_DEAD,   /* span struct not describing memory (pooled) */
-    SPAN_FREE,   /* a free run of pages in the page heap */
-    SPAN_IN_USE, /* objects of span class `spanclass` (0: one large object) */
+    SPAN_DEAD,      /* span struct not describing memory (pooled) */
+    SPAN_FREE,      /* a free run of pages in the page heap */
+    SPAN_RELEASING, /* free pages out of the free index while returned to the OS */
+    SPAN_IN_USE,    /* objects of span class `spanclass` (0: one large object) */
 };
 
 enum span_where {

@@ -53,9 +53,9 @@
  * the program's allocation during the mark and the GC's CPU share. The
  * collector revises the assist ratio after every slice of its marking.
  *
- * Lock order: gc lock, request lock, pacer lock, loader lock, roots lock,
- * the allocator's world lock, caches list lock, threads lock, then the
- * allocator's own locks. The collector takes no lock a mutator may hold
+ * Lock order: gc lock, request lock, pacer lock, scavenger lock, loader
+ * lock, roots lock, the allocator's world lock, caches list lock, threads
+ * lock, then the allocator's own locks. The collector takes no lock a mutator may hold
  * while the world is stopped (the stopped mutator could be holding it):
  * the pacer runs before and after the pauses, never inside.
  */
@@ -121,6 +121,7 @@ static struct {
     /* debug modes (GCDEBUG) */
     int checkmark;
     int stoptheworld;
+    int madvdontneed;
     /* pauses: the collector thread writes, readers take pause_lock */
     pthread_mutex_t pause_lock;
     uint64_t pause_ns[PAUSE_HISTORY];
@@ -133,6 +134,7 @@ static struct {
     .req_wake = PTHREAD_COND_INITIALIZER,
     .req_done = PTHREAD_COND_INITIALIZER,
     .force_period_ms = FORCE_PERIOD_MS,
+    .madvdontneed = 1,
     .sweeper_lock = PTHREAD_MUTEX_INITIALIZER,
     .sweeper_wake = PTHREAD_COND_INITIALIZER,
     .pause_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -147,34 +149,21 @@ static uint64_t now_ns(void)
 
 /* ---- pacing ---- */
 
-/* What a memory limit counts, now: everything mapped but the heap pages
- * never handed out (committed a whole arena at a time, they take no memory
- * until touched); of the heap, the free pages once used and the live
- * objects. Takes the heap lock. */
-static struct pacer_memory memory_now(void)
-{
-    struct heap_stats st;
-    heap_read_stats(&st);
-    return (struct pacer_memory){
-        .mapped = os_mapped_bytes() - (st.committed - st.touched),
-        .heap_free = st.touched - st.in_use,
-        .heap_live = AO_load(&heap_live),
-    };
-}
-
-/* Goal and trigger from what the pacer knows (pacer.h); pacer_lock held.
- * With a memory limit, the goal needs memory_now: never while a thread may
- * be stopped inside the allocator. */
+/* Goal and trigger from what the pacer knows (pacer.h), and the
+ * scavenger's targets; pacer_lock held. With a memory limit, the goal
+ * needs scavenge_memory_now: never while a thread may be stopped inside
+ * the allocator. */
 static void set_trigger_locked(void)
 {
     struct pacer_memory mem = {0, 0, 0};
     if (gc.pacer.limit != PACER_NO_LIMIT)
-        mem = memory_now();
+        mem = scavenge_memory_now();
     uint64_t goal = pacer_goal(&gc.pacer, &mem);
     bool limited = goal < pacer_percent_goal(&gc.pacer);
     AO_store(&gc.goal, goal);
     AO_store(&gc.hard_goal, limited || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
     AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !gc.stoptheworld));
+    scavenge_set_targets(goal, gc.pacer.limit);
 }
 
 static void set_trigger(void)
@@ -701,6 +690,7 @@ static void cycle(void)
     }
     AO_store(&gc.cycles, gc.cycles + 1);
     wake_sweeper(); /* (4) */
+    scavenge_start();
 }
 
 unsigned long collect_cycles(void)
@@ -863,6 +853,7 @@ static void fork_prepare(void)
     pthread_mutex_lock(&gc.lock);
     pthread_mutex_lock(&gc.req_lock);
     pthread_mutex_lock(&gc.pacer_lock);
+    scavenge_fork_prepare();
     roots_lock();
     heap_freeze();
     cache_lock_list();
@@ -877,6 +868,7 @@ static void fork_parent(void)
     cache_unlock_list();
     heap_thaw();
     roots_unlock();
+    scavenge_fork_parent();
     pthread_mutex_unlock(&gc.pacer_lock);
     pthread_mutex_unlock(&gc.req_lock);
     pthread_mutex_unlock(&gc.lock);
@@ -901,6 +893,7 @@ static void fork_child(void)
     gc.collector_started = false;
     gc.requested = gc.started = gc.finished;
     roots_unlock();
+    scavenge_fork_child();
     cache_forget_others(threads_self_cache(), cache_release);
     pthread_mutex_unlock(&gc.pacer_lock);
     pthread_mutex_unlock(&gc.req_lock);
@@ -950,6 +943,7 @@ static const struct debug_option {
 } debug_options[] = {
     {"gccheckmark", &gc.checkmark, 1},
     {"gcstoptheworld", &gc.stoptheworld, 2},
+    {"madvdontneed", &gc.madvdontneed, 1},
 };
 
 static void debug_option(const char *item, size_t len)
@@ -1012,6 +1006,7 @@ int collect_init(void)
     debug_from_env();
     procs_from_env();
     memlimit_from_env();
+    scavenge_init(gc.madvdontneed ? OS_RETURN_NOW : OS_RETURN_LAZY);
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

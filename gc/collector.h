@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../allocator/cache.h"
+#include "platform.h"
 
 /* ---- threads (threads.c) ---- */
 
@@ -186,6 +187,35 @@ void barrier_bulk_end(struct gc_thread *t);
 
 /* Turn the barrier on (for cycle `cycle`) or off; world stopped. */
 void barrier_set(bool on, AO_t cycle);
+
+/* ---- returning memory to the OS (scavenge.c) ---- */
+
+struct pacer_memory;
+
+/* What a memory limit counts, now (takes the heap lock: never while a
+ * thread may be stopped inside the allocator). */
+struct pacer_memory scavenge_memory_now(void);
+
+/* How pages are returned (GCDEBUG madvdontneed), once at init. */
+void scavenge_init(enum os_return_mode mode);
+
+/* New targets: the heap goal and the memory limit (PACER_NO_LIMIT: none);
+ * wakes the scavenger. Any lock may be held but the allocator's. */
+void scavenge_set_targets(uint64_t goal, int64_t limit);
+
+/* Start the background scavenger (idempotent): after the first cycle. */
+void scavenge_start(void);
+
+/* Return every free page now (MADV_DONTNEED); bytes returned. */
+size_t scavenge_all(void);
+
+/* scavtrace=1: print Go's "scav" line for what was returned since the
+ * last one; `forced` for gc_free_os_memory. */
+void scavenge_trace(bool forced);
+
+void scavenge_fork_prepare(void);
+void scavenge_fork_parent(void);
+void scavenge_fork_child(void);
 
 /* ---- the cycle (collect.c) ---- */
 

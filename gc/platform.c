@@ -52,6 +52,13 @@ void os_prefault(void *p, size_t size)
         *(volatile char *)c = 0;
 }
 
+void os_return(void *p, size_t size, enum os_return_mode mode)
+{
+    if (mode == OS_RETURN_LAZY && madvise(p, size, MADV_FREE) == 0)
+        return;
+    madvise(p, size, MADV_DONTNEED); /* also where MADV_FREE is unknown (Linux < 4.5) */
+}
+
 void *os_alloc_meta(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

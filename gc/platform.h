@@ -37,6 +37,15 @@ void os_release(void *p, size_t size);
  * first touch). Returns 0, or -1 with errno set. */
 int os_commit(void *p, size_t size);
 
+/* Give the memory behind committed pages [p, p+size) back to the kernel;
+ * the range stays committed. With OS_RETURN_NOW (madvise MADV_DONTNEED)
+ * the memory leaves the process at once and reads as zero afterwards; with
+ * OS_RETURN_LAZY (MADV_FREE) the kernel takes it only under memory
+ * pressure, and until then it keeps its old contents. `p` and `size` are
+ * multiples of the page. */
+enum os_return_mode { OS_RETURN_NOW, OS_RETURN_LAZY };
+void os_return(void *p, size_t size, enum os_return_mode mode);
+
 /* Fresh zeroed read-write memory for metadata, outside the heap; NULL with
  * errno set on failure. os_free_meta gives it back. */
 void *os_alloc_meta(size_t size);

@@ -110,6 +110,13 @@ GC_API_ int gc_set_percent(int percent);
  * Thread-safe. */
 GC_API_ int64_t gc_set_memory_limit(int64_t limit);
 
+/* Run a full collection (gc_collect), then return every free page of the
+ * heap to the OS at once (madvise MADV_DONTNEED): the resident size drops
+ * to what live objects and partly used spans need. The background
+ * scavenger does the same gradually for memory over the heap goal (or
+ * near the memory limit). Thread-safe; like Go's debug.FreeOSMemory. */
+GC_API_ void gc_free_os_memory(void);
+
 /* The durations, in nanoseconds, of the most recent stop-the-world pauses
  * (at most `max`, and at most the last 256), oldest first. Returns how many
  * were written. */

@@ -980,7 +980,7 @@ static size_t memory_held(void)
 {
     struct heap_stats st;
     heap_read_stats(&st);
-    return os_mapped_bytes() - (st.committed - st.touched);
+    return os_mapped_bytes() - (st.committed - st.touched) - st.released;
 }
 
 /* GCPERCENT off and a limit: cycles run, and the memory stays near it while
@@ -1017,6 +1017,80 @@ START_TEST(memory_limit_holds_with_gcpercent_off)
     ck_assert_msg(most <= limit + limit / 8,
                   "%.2f MiB held under a %zu MiB limit (%zu MiB live, %lu cycles)",
                   (double)most / MiB, limit / MiB, live / MiB, cycles);
+}
+END_TEST
+
+/* ---- returning memory to the OS ---- */
+
+enum { BIG_CHUNKS = 4096 };
+static void *big[BIG_CHUNKS]; /* a global root */
+
+/* `bytes` of live noscan chunks of 128 KiB (large objects) and 4 KiB
+ * (small spans), every page written; returns how many were made. */
+static size_t make_big_live(size_t bytes)
+{
+    size_t n = 0;
+    for (size_t done = 0; done < bytes && n < BIG_CHUNKS; n++) {
+        size_t size = n % 2 ? 128 << 10 : 4 << 10;
+        big[n] = gc_alloc_noscan(size);
+        ck_assert_ptr_nonnull(big[n]);
+        memset(big[n], 0x3c, size);
+        done += size;
+    }
+    return n;
+}
+
+static void drop_big(void)
+{
+    memset(big, 0, sizeof big);
+}
+
+static size_t rss(void)
+{
+    return status_kib("VmRSS") << 10;
+}
+
+/* gc_free_os_memory gives every free page back at once: the resident size
+ * drops by about what the program dropped, and the heap counts it as
+ * released. */
+START_TEST(free_os_memory_drops_rss_at_once)
+{
+    make_big_live(96 * MiB);
+    size_t before = rss();
+    drop_big();
+    gc_free_os_memory();
+    size_t after = rss();
+    struct heap_stats st;
+    heap_read_stats(&st);
+    ck_assert_msg(before > after + 64 * MiB, "RSS %zu MiB before, %zu MiB after",
+                  before / MiB, after / MiB);
+    ck_assert_uint_ge(st.released, 64 * MiB);
+    ck_assert_uint_eq(st.touched - st.in_use - st.released, 0);
+    ck_assert(heap_is_valid());
+}
+END_TEST
+
+/* After the live heap shrinks, the scavenger returns what is over the new
+ * goal in the background, while the program keeps allocating a little. */
+START_TEST(scavenger_returns_memory_after_live_drops)
+{
+    uint64_t rng = 0x5ca7;
+    make_big_live(128 * MiB);
+    gc_collect();
+    size_t before = rss();
+    drop_big();
+    double t0 = now();
+    size_t now_rss = before;
+    while (now() - t0 < 20 && (now_rss = rss()) > before - 64 * MiB) {
+        ck_assert_msg(make_garbage(2 * MiB, &rng), "%s", why);
+        nap(10);
+    }
+    struct heap_stats st;
+    heap_read_stats(&st);
+    ck_assert_msg(now_rss <= before - 64 * MiB,
+                  "RSS %zu MiB, %zu MiB before the drop; %zu MiB released, %.1f s", now_rss / MiB,
+                  before / MiB, st.released / MiB, now() - t0);
+    ck_assert_uint_ge(st.released, 64 * MiB);
 }
 END_TEST
 
@@ -1200,6 +1274,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, memory_limit_setting);
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
     tcase_add_test(tc, a_cycle_at_least_every_period);
+
+    tc = tcase(s, "scavenge");
+    tcase_add_test(tc, free_os_memory_drops_rss_at_once);
+    tcase_add_test(tc, scavenger_returns_memory_after_live_drops);
     return s;
 }
 

@@ -37,6 +37,8 @@ static struct heap_stats stats(void)
     ck_assert_uint_eq(st.committed, st.in_use + st.free);
     ck_assert_uint_le(st.in_use, st.touched); /* every page in use was handed out */
     ck_assert_uint_le(st.touched, st.committed);
+    ck_assert_uint_le(st.released, st.free); /* only free pages are returned */
+    ck_assert_uint_le(st.released, st.touched - st.in_use); /* and only touched ones */
     return st;
 }
 
@@ -443,6 +445,96 @@ START_TEST(test_large_object)
 }
 END_TEST
 
+/* ---- returning free pages to the OS ---- */
+
+static const enum os_return_mode release_modes[] = {OS_RETURN_NOW, OS_RETURN_LAZY};
+
+/* Call heap_release(max) until it returns 0, checking the heap after each
+ * call; returns the pages returned. */
+static size_t release_all(size_t max, enum os_return_mode mode)
+{
+    size_t total = 0;
+    for (size_t n; (n = heap_release(max, mode)) != 0; total += n) {
+        ck_assert_uint_le(n, max);
+        ck_assert(heap_is_valid());
+    }
+    return total;
+}
+
+/* Every free page ever touched, and no other, is returned once; pages in
+ * use and pages never touched are not. */
+START_TEST(test_release_every_touched_free_page)
+{
+    struct span *a = span_alloc(64), *b = span_alloc(32);
+    memset((void *)a->start, 0xab, 64 * PAGE);
+    memset((void *)b->start, 0xcd, 32 * PAGE);
+    span_free(a);
+    struct heap_stats before = stats();
+    size_t touched_free = before.touched - before.in_use - before.released;
+    ck_assert_uint_ge(touched_free, 64 * PAGE);
+    ck_assert_uint_eq(release_all(16, release_modes[_i]) * PAGE, touched_free);
+    struct heap_stats after = stats();
+    ck_assert_uint_eq(after.released, before.released + touched_free);
+    ck_assert_uint_eq(after.in_use, before.in_use);
+    ck_assert_uint_eq(after.free, before.free);
+    ck_assert_uint_eq(heap_release(16, release_modes[_i]), 0);
+    for (size_t i = 0; i < 32 * PAGE; i++)
+        if (((unsigned char *)b->start)[i] != 0xcd)
+            ck_abort_msg("byte %zu of the span in use changed", i);
+    span_free(b);
+}
+END_TEST
+
+/* Two dirty free runs with a span in use between them: the higher one
+ * goes first, from its top, at most `max` pages at a time; MADV_DONTNEED
+ * pages read as zero. The fresh heap puts the spans one after another. */
+START_TEST(test_release_highest_first_in_chunks)
+{
+    struct span *a = span_alloc(8), *b = span_alloc(8), *c = span_alloc(8);
+    ck_assert_uint_eq(c->start, a->start + 16 * PAGE);
+    unsigned char *pa = (unsigned char *)a->start, *pc = (unsigned char *)c->start;
+    memset(pa, 0xab, 8 * PAGE);
+    memset(pc, 0xab, 8 * PAGE);
+    span_free(a);
+    span_free(c);
+    size_t before = stats().released;
+    ck_assert_uint_eq(heap_release(3, OS_RETURN_NOW), 3);
+    ck_assert(heap_is_valid());
+    ck_assert(all_zero(pc + 5 * PAGE, 3 * PAGE));
+    ck_assert_uint_eq(pc[5 * PAGE - 1], 0xab);
+    ck_assert_uint_eq(pa[8 * PAGE - 1], 0xab);
+    ck_assert_uint_eq(heap_release(8, OS_RETURN_NOW), 5); /* the rest of c's run */
+    ck_assert(all_zero(pc, 8 * PAGE));
+    ck_assert_uint_eq(pa[0], 0xab);
+    ck_assert_uint_eq(heap_release(8, OS_RETURN_NOW), 8);
+    ck_assert(all_zero(pa, 8 * PAGE));
+    ck_assert_uint_eq(stats().released, before + 16 * PAGE);
+    span_free(b);
+}
+END_TEST
+
+/* A span cut from returned pages makes them backed again: the released
+ * count falls by its pages, and its memory is usable and zeroed. */
+START_TEST(test_released_pages_handed_out_again)
+{
+    struct span *a = span_alloc(40);
+    memset((void *)a->start, 0xab, 40 * PAGE);
+    span_free(a);
+    release_all(64, OS_RETURN_LAZY);
+    size_t before = stats().released;
+    ck_assert_uint_ge(before, 40 * PAGE);
+    unsigned char *p = gc_alloc(30 * PAGE);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(heap_is_valid());
+    ck_assert_uint_eq(stats().released, before - 30 * PAGE);
+    ck_assert(all_zero(p, 30 * PAGE));
+    memset(p, 0x5a, 30 * PAGE);
+    gc_free(p);
+    ck_assert_uint_eq(release_all(64, OS_RETURN_NOW), 30);
+    ck_assert_uint_eq(stats().released, before);
+}
+END_TEST
+
 /* Freed, dirty pages handed out again are zeroed again. The fresh heap
  * puts the second object where the first one was. */
 START_TEST(test_large_object_reused_zeroed)
@@ -600,6 +692,13 @@ static Suite *make_suite(void)
     tcase_add_test(growth, test_growth_across_arenas);
     tcase_add_test(growth, test_out_of_address_space);
     suite_add_tcase(s, growth);
+
+    TCase *release = tcase_create("release");
+    tcase_add_checked_fixture(release, init_fixture, NULL);
+    tcase_add_loop_test(release, test_release_every_touched_free_page, 0, 2);
+    tcase_add_test(release, test_release_highest_first_in_chunks);
+    tcase_add_test(release, test_released_pages_handed_out_again);
+    suite_add_tcase(s, release);
 
     TCase *large = tcase_create("large");
     tcase_add_checked_fixture(large, init_fixture, NULL);
