@@ -94,6 +94,14 @@ static struct {
     pthread_mutex_t pacer_lock;
     struct pacer pacer;        /* pacer_lock */
     AO_t mark_cpu_ns;          /* CPU time spent marking in (2): workers and assists */
+    AO_t cpu_ns;               /* GC CPU time since start: marking, assists, pauses x procs */
+    AO_t idle_cpu_ns;          /* marking time on CPUs the program left idle, since start */
+    /* the CPU limiter (pacer.h): updated by whoever wins limiter_busy */
+    AO_t limiter_busy;
+    struct pacer_limiter limiter; /* limiter_busy */
+    AO_t limiter_next;         /* the clock when an update is due */
+    AO_t limiter_on;           /* the bucket is full: no assists */
+    AO_t limiter_periods;      /* updates that found it full (tests, tracing) */
     uint64_t mark_start_ns;    /* collector: when (2) began */
     uint64_t stack_scan;       /* collector: stack bytes (1) scanned */
     uint64_t globals_scan;     /* collector: global bytes (1) scanned */
@@ -250,6 +258,31 @@ static void start(uint64_t t0)
     uint64_t t1 = now_ns();
     threads_start_world();
     record_pause(t1 - t0);
+    AO_fetch_and_add(&gc.cpu_ns, (t1 - t0) * gc.procs);
+}
+
+/* ---- the CPU limiter ---- */
+
+/* Is the limiter's bucket full (pacer.h)? Brings it up to date first,
+ * unless another thread is doing that. */
+static bool limiter_full(void)
+{
+    uint64_t now = now_ns();
+    if (now >= AO_load(&gc.limiter_next) && AO_compare_and_swap_acquire(&gc.limiter_busy, 0, 1)) {
+        bool full = pacer_limiter_update(&gc.limiter, gc.procs, now, AO_load(&gc.cpu_ns),
+                                         AO_load(&gc.idle_cpu_ns));
+        AO_store(&gc.limiter_on, full);
+        AO_store(&gc.limiter_next, gc.limiter.last_ns + PACER_LIMITER_PERIOD_NS);
+        if (full)
+            AO_fetch_and_add1(&gc.limiter_periods);
+        AO_store_release(&gc.limiter_busy, 0);
+    }
+    return AO_load(&gc.limiter_on);
+}
+
+unsigned long collect_limiter_periods(void)
+{
+    return (unsigned long)AO_load(&gc.limiter_periods);
 }
 
 /* ---- sweeping ---- */
@@ -441,11 +474,13 @@ static void background_mark(struct marker *m, double share, bool collector)
         }
         uint64_t t = now_ns();
         size_t before = m->scanned;
+        bool idle = share < 1 && cpu_idle();
         bool drained = mark_drain(m, WORKER_SLICE);
         AO_fetch_and_add(&gc.bg_credit, m->scanned - before);
         uint64_t slice = now_ns() - t;
         busy += slice;
         AO_fetch_and_add(&gc.mark_cpu_ns, slice);
+        AO_fetch_and_add(idle ? &gc.idle_cpu_ns : &gc.cpu_ns, slice);
         if (collector)
             revise_assist_ratio();
         if (drained) {
@@ -487,7 +522,7 @@ static void *worker_main(void *arg)
 
 void collect_assist(size_t bytes)
 {
-    if (!AO_load(&gc.mark_phase))
+    if (!AO_load(&gc.mark_phase) || limiter_full())
         return;
     size_t debt = bytes * AO_load(&gc.assist_ratio_x1024) / 1024;
     /* Background credit first. */
@@ -516,7 +551,9 @@ void collect_assist(size_t bytes)
     uint64_t t = now_ns();
     mark_drain(&m, debt > ASSIST_MIN ? debt : ASSIST_MIN);
     marker_end(&m);
-    AO_fetch_and_add(&gc.mark_cpu_ns, now_ns() - t);
+    t = now_ns() - t;
+    AO_fetch_and_add(&gc.mark_cpu_ns, t);
+    AO_fetch_and_add(&gc.cpu_ns, t);
 }
 
 static void take_barrier_buffer(struct barrier_buf *b)
@@ -782,7 +819,7 @@ static void wait_for_cycle(unsigned long want)
 {
     pthread_mutex_lock(&gc.req_lock);
     while (gc.finished < want) {
-        if (AO_load(&gc.mark_phase) && mark_has_work()) {
+        if (AO_load(&gc.mark_phase) && mark_has_work() && !AO_load(&gc.limiter_on)) {
             pthread_mutex_unlock(&gc.req_lock);
             collect_assist(~(size_t)0 / 2048);
             pthread_mutex_lock(&gc.req_lock);
@@ -1006,6 +1043,7 @@ int collect_init(void)
     debug_from_env();
     procs_from_env();
     memlimit_from_env();
+    gc.limiter = pacer_limiter_new(now_ns());
     scavenge_init(gc.madvdontneed ? OS_RETURN_NOW : OS_RETURN_LAZY);
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;

@@ -230,6 +230,10 @@ unsigned long collect_cycles(void);
 void collect_set_force_period(unsigned ms);
 unsigned long collect_cycles_forced_by_time(void);
 
+/* How many times the CPU limiter was found full (pacer.h): assists were
+ * off for a while. */
+unsigned long collect_limiter_periods(void);
+
 /* An allocating thread owes scan work for `bytes` while a cycle marks:
  * take background credit, else scan (at least 64 KiB of work). */
 void collect_assist(size_t bytes);

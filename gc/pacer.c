@@ -167,3 +167,31 @@ int pacer_parse_bytes(const char *s, int64_t *bytes)
     }
     return -1;
 }
+
+/* ---- the GC CPU limiter ---- */
+
+struct pacer_limiter pacer_limiter_new(uint64_t now)
+{
+    return (struct pacer_limiter){.last_ns = now};
+}
+
+bool pacer_limiter_update(struct pacer_limiter *l, unsigned procs, uint64_t now,
+                          uint64_t gc_cpu, uint64_t idle_cpu)
+{
+    if (now < l->last_ns + PACER_LIMITER_PERIOD_NS)
+        return l->full;
+    uint64_t total = (now - l->last_ns) * procs;
+    uint64_t gc = gc_cpu - l->last_gc, idle = idle_cpu - l->last_idle;
+    gc = gc < total ? gc : total;
+    idle = idle < total - gc ? idle : total - gc;
+    uint64_t mutator = total - gc - idle, capacity = PACER_LIMITER_CAPACITY_NS * procs;
+    uint64_t fill = l->fill + gc;
+    l->fill = fill > mutator ? fill - mutator : 0;
+    if (l->fill > capacity)
+        l->fill = capacity;
+    l->full = l->fill == capacity;
+    l->last_ns = now;
+    l->last_gc = gc_cpu;
+    l->last_idle = idle_cpu;
+    return l->full;
+}

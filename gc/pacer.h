@@ -89,6 +89,37 @@ double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_li
 /* The scan work a cycle expects, from the last one: heap, stacks, globals. */
 uint64_t pacer_expected_scan(const struct pacer *p);
 
+/* ---- the GC CPU limiter ----
+ * A memory limit the live heap does not fit under would have the program
+ * collect without end, its threads assisting all the while. The limiter
+ * (Go's gcCPULimiter) caps that: a bucket of CPU time that fills by the
+ * GC's CPU time and drains by the program's, updated at most every
+ * PACER_LIMITER_PERIOD_NS. It fills only while the GC takes more than
+ * half of the CPU; when it is full (capacity: one second per GCPROCS) the
+ * collector stops asking for assists, and the GC keeps only its background
+ * workers' share: the program slows by at most about 2x, never freezes.
+ * Marking on CPUs the program leaves idle counts for neither side. */
+#define PACER_LIMITER_PERIOD_NS   UINT64_C(10000000)
+#define PACER_LIMITER_CAPACITY_NS UINT64_C(1000000000) /* per GCPROCS */
+
+struct pacer_limiter {
+    uint64_t fill;      /* ns of CPU time in the bucket */
+    uint64_t last_ns;   /* clock at the last update */
+    uint64_t last_gc;   /* the GC CPU time counter then */
+    uint64_t last_idle; /* the idle-mark CPU time counter then */
+    bool full;
+};
+
+/* A limiter that starts empty at `now`. */
+struct pacer_limiter pacer_limiter_new(uint64_t now);
+
+/* Bring the bucket to `now` for `procs` CPUs, from the cumulative GC CPU
+ * time (`gc_cpu`: marking, assists, and every pause times procs) and idle
+ * marking time (`idle_cpu`); nothing changes before a period has passed.
+ * Returns whether it is full. */
+bool pacer_limiter_update(struct pacer_limiter *l, unsigned procs, uint64_t now,
+                          uint64_t gc_cpu, uint64_t idle_cpu);
+
 /* A memory limit as GCMEMLIMIT writes it: "off" (PACER_NO_LIMIT), or a
  * non-negative integer of bytes with an optional unit B, KiB, MiB, GiB or
  * TiB. 0 with `*bytes` set, or -1 when `s` is not one of those (or too

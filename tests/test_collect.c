@@ -1020,6 +1020,51 @@ START_TEST(memory_limit_holds_with_gcpercent_off)
 }
 END_TEST
 
+/* A limit far below the live heap: cycles run back to back, and the CPU
+ * limiter turns assists off whenever the GC's share passes half, so
+ * allocating threads keep going (a freeze shows as the test's timeout)
+ * and the live data stays intact. */
+static void *limited_allocator(void *arg)
+{
+    uint64_t rng = (uintptr_t)arg;
+    for (int i = 0; i < 16; i++)
+        if (!make_garbage(4 * MiB, &rng))
+            return (void *)why;
+    return NULL;
+}
+
+START_TEST(limit_below_live_does_not_freeze)
+{
+    uint64_t rng = 0x11e;
+    size_t live = 0, trees = 0;
+    live_forest = gc_alloc(LIVE_TREES * sizeof *live_forest);
+    ck_assert_ptr_nonnull(live_forest);
+    for (; live < 16 * MiB && trees < LIVE_TREES; trees++)
+        GC_WRITE(live_forest[trees], tree_new(&rng, 2, &live));
+    int percent = gc_set_percent(-1);
+    int64_t old = gc_set_memory_limit(4 * (int64_t)MiB);
+    unsigned long before = collect_cycles();
+    enum { N = 4 };
+    pthread_t t[N];
+    for (uintptr_t i = 0; i < N; i++)
+        ck_assert_int_eq(gc_pthread_create(&t[i], NULL, limited_allocator, (void *)(i + 1)), 0);
+    const char *failed = NULL;
+    for (int i = 0; i < N; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        failed = failed ? failed : r;
+    }
+    gc_set_memory_limit(old);
+    gc_set_percent(percent);
+    ck_assert_msg(!failed, "%s", failed);
+    ck_assert_msg(forest_ok(live_forest, trees), "%s", why);
+    ck_assert_uint_gt(collect_cycles() - before, 4);
+    if (getenv("LIMIT_TRACE"))
+        fprintf(stderr, "%lu cycles, limiter full %lu times\n", collect_cycles() - before,
+                collect_limiter_periods());
+}
+END_TEST
+
 /* ---- returning memory to the OS ---- */
 
 enum { BIG_CHUNKS = 4096 };
@@ -1274,6 +1319,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, memory_limit_setting);
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
     tcase_add_test(tc, a_cycle_at_least_every_period);
+    tcase_add_test(tc, limit_below_live_does_not_freeze);
 
     tc = tcase(s, "scavenge");
     tcase_add_test(tc, free_os_memory_drops_rss_at_once);

@@ -166,6 +166,68 @@ START_TEST(memory_limit_syntax)
 }
 END_TEST
 
+/* ---- the GC CPU limiter ----
+ * A program whose GC takes `gc` of the `procs` CPUs (and idle marking
+ * `idle` of them) from an empty bucket for `seconds`, the limiter updated
+ * every millisecond; then, in phase two, `gc2` for `seconds2`. When the
+ * bucket first reads full, in seconds (0: never), and whether it is full
+ * at the end. */
+static const struct limiter_row {
+    const char *name;
+    unsigned procs;
+    double gc, idle, seconds, gc2, seconds2;
+    double full_at; /* expected; 0: never */
+    bool full_at_end;
+} limiter_rows[] = {
+    {"a quarter: never", 2, 0.25, 0, 5, 0.25, 0, 0, false},
+    {"half: balanced, never", 2, 0.5, 0, 5, 0.5, 0, 0, false},
+    {"all of 2 CPUs: full after 1 s", 2, 1.0, 0, 3, 1.0, 0, 1.0, true},
+    {"all of 4 CPUs: full after 1 s", 4, 1.0, 0, 3, 1.0, 0, 1.0, true},
+    {"three quarters: full after 2 s", 2, 0.75, 0, 3, 0.75, 0, 2.0, true},
+    {"idle marking counts for neither", 2, 0.25, 0.5, 5, 0.25, 0, 0, false},
+    {"full, then a quarter drains it", 2, 1.0, 0, 1.5, 0.25, 0.5, 1.0, false},
+    {"full, then half keeps it full", 2, 1.0, 0, 1.5, 0.5, 2, 1.0, true},
+};
+
+START_TEST(limiter_table)
+{
+    const struct limiter_row *r = &limiter_rows[_i];
+    const uint64_t ms = 1000000;
+    struct pacer_limiter l = pacer_limiter_new(0);
+    double gc_cpu = 0, idle_cpu = 0, full_at = 0;
+    bool full = false;
+    uint64_t steps = (uint64_t)((r->seconds + r->seconds2) * 1000 + 0.5);
+    for (uint64_t t = 1; t <= steps; t++) {
+        double share = t <= r->seconds * 1000 ? r->gc : r->gc2;
+        gc_cpu += share * r->procs * (double)ms;
+        idle_cpu += (t <= r->seconds * 1000 ? r->idle : 0) * r->procs * (double)ms;
+        full = pacer_limiter_update(&l, r->procs, t * ms, (uint64_t)gc_cpu, (uint64_t)idle_cpu);
+        if (full && full_at == 0)
+            full_at = (double)t / 1000;
+    }
+    if (r->full_at == 0)
+        ck_assert_msg(full_at == 0, "%s: full at %.3f s", r->name, full_at);
+    else
+        ck_assert_msg(full_at > r->full_at - 0.015 && full_at < r->full_at + 0.015,
+                      "%s: full at %.3f s, expected %.3f s", r->name, full_at, r->full_at);
+    ck_assert_msg(full == r->full_at_end, "%s: %s at the end", r->name, full ? "full" : "not full");
+}
+END_TEST
+
+/* The bucket changes only once a period has passed. */
+START_TEST(limiter_updates_once_a_period)
+{
+    struct pacer_limiter l = pacer_limiter_new(0);
+    const uint64_t period = PACER_LIMITER_PERIOD_NS;
+    ck_assert(!pacer_limiter_update(&l, 1, period - 1, period - 1, 0));
+    ck_assert_uint_eq(l.fill, 0);
+    ck_assert(!pacer_limiter_update(&l, 1, period, period, 0));
+    ck_assert_uint_eq(l.fill, period);
+    ck_assert(!pacer_limiter_update(&l, 1, period + 1, period + 1, 0));
+    ck_assert_uint_eq(l.fill, period);
+}
+END_TEST
+
 /* ---- simulated programs ---- */
 
 /* A program: it allocates `alloc_rate` bytes per second of wall time when
@@ -345,6 +407,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, assist_ratio_spreads_the_work_left_over_the_heap_left);
     tcase_add_loop_test(tc, memory_limit_syntax, 0,
                         (int)(sizeof bytes_rows / sizeof bytes_rows[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limiter");
+    tcase_add_loop_test(tc, limiter_table, 0, (int)(sizeof limiter_rows / sizeof limiter_rows[0]));
+    tcase_add_test(tc, limiter_updates_once_a_period);
     suite_add_tcase(s, tc);
     tc = tcase_create("simulation");
     tcase_add_loop_test(tc, simulated_program, 0, (int)(sizeof scenarios / sizeof scenarios[0]));
