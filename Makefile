@@ -46,7 +46,8 @@ STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all lib run test check run-tests tsan-tests bench bench-deps install sizeclasses clean
+.PHONY: all lib run test check run-tests tsan-tests bench bench-deps install sizeclasses clean \
+        readme-options
 .DELETE_ON_ERROR:
 .SECONDARY: $(TEST_LIBS)
 
@@ -79,6 +80,7 @@ $(BUILD)/tests/lib_%.so: tests/lib_%.c
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC_LIB) $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -DTEST_LIB_DIR='"$(abspath $(BUILD)/tests)"' \
+	    -DSOURCE_DIR='"$(abspath .)"' \
 	    $< -o $@ $(STATIC_LIB) $(CHECK_LIBS) $(LIBS_ALL) -ldl
 
 $(BUILD)/examples/%: examples/%.c $(STATIC_LIB)
@@ -92,6 +94,18 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 # Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
 $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
     $(BUILD)/tools/bench_latency: LDLIBS += $(shell pkg-config --libs bdw-gc)
+
+$(BUILD)/tools/gcoptions: tools/gcoptions.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC_LIB) $(LIBS_ALL)
+
+# The README's environment table, from the library's table of settings.
+readme-options: $(BUILD)/tools/gcoptions
+	$(BUILD)/tools/gcoptions > $(BUILD)/options.md
+	awk -v table=$(BUILD)/options.md \
+	    '/<!-- options:end -->/ { while ((getline l < table) > 0) print l; skip = 0 } \
+	     !skip { print } /<!-- options:begin -->/ { skip = 1 }' README.md > $(BUILD)/README.md
+	mv $(BUILD)/README.md README.md
 
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)

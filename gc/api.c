@@ -15,6 +15,7 @@
 #include "../allocator/central.h"
 #include "../allocator/heap.h"
 #include "collector.h"
+#include "options.h"
 #include "platform.h"
 #include "tricolor.h"
 
@@ -26,6 +27,7 @@ static int init_errno;
 
 static void init_once_body(void)
 {
+    options_init();
     if (heap_init() != 0 || collect_init() != 0 || threads_init() != 0) {
         init_errno = ENOMEM;
         return;

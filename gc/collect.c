@@ -70,6 +70,7 @@
 #include "../allocator/central.h"
 #include "../allocator/heap.h"
 #include "collector.h"
+#include "options.h"
 #include "pacer.h"
 #include "platform.h"
 #include "tricolor.h"
@@ -127,9 +128,8 @@ static struct {
     bool sweeper_started;
     bool sweep_requested;
     /* debug modes (GCDEBUG) */
-    int checkmark;
-    int stoptheworld;
-    int madvdontneed;
+    int checkmark;             /* options_global.gccheckmark */
+    int stoptheworld;          /* options_global.gcstoptheworld */
     /* pauses: the collector thread writes, readers take pause_lock */
     pthread_mutex_t pause_lock;
     uint64_t pause_ns[PAUSE_HISTORY];
@@ -142,7 +142,6 @@ static struct {
     .req_wake = PTHREAD_COND_INITIALIZER,
     .req_done = PTHREAD_COND_INITIALIZER,
     .force_period_ms = FORCE_PERIOD_MS,
-    .madvdontneed = 1,
     .sweeper_lock = PTHREAD_MUTEX_INITIALIZER,
     .sweeper_wake = PTHREAD_COND_INITIALIZER,
     .pause_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -939,96 +938,14 @@ static void fork_child(void)
 
 /* ---- configuration ---- */
 
-static void percent_from_env(void)
-{
-    const char *v = getenv("GCPERCENT");
-    if (!v || !*v)
-        return;
-    if (strcmp(v, "off") == 0) {
-        gc.pacer.percent = -1;
-        return;
-    }
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n > 1000000) {
-        os_warn("GCPERCENT=%s is neither \"off\" nor a percentage; using 100", v);
-        return;
-    }
-    gc.pacer.percent = (int)n;
-}
-
-static void memlimit_from_env(void)
-{
-    const char *v = getenv("GCMEMLIMIT");
-    int64_t limit;
-    if (!v || !*v)
-        return;
-    if (pacer_parse_bytes(v, &limit) != 0)
-        os_warn("GCMEMLIMIT=%s is neither \"off\" nor a byte count such as 512MiB (units B, KiB,"
-                " MiB, GiB, TiB); ignored",
-                v);
-    else
-        gc.pacer.limit = limit;
-}
-
-/* GCDEBUG options: name, variable, largest value. */
-static const struct debug_option {
-    const char *name;
-    int *value;
-    int max;
-} debug_options[] = {
-    {"gccheckmark", &gc.checkmark, 1},
-    {"gcstoptheworld", &gc.stoptheworld, 2},
-    {"madvdontneed", &gc.madvdontneed, 1},
-};
-
-static void debug_option(const char *item, size_t len)
-{
-    const char *eq = memchr(item, '=', len);
-    for (size_t i = 0; eq && i < sizeof debug_options / sizeof debug_options[0]; i++) {
-        const struct debug_option *o = &debug_options[i];
-        if (strlen(o->name) != (size_t)(eq - item) || strncmp(item, o->name, eq - item) != 0)
-            continue;
-        char buf[32], *end;
-        size_t vlen = len - (size_t)(eq + 1 - item);
-        snprintf(buf, sizeof buf, "%.*s", (int)(vlen < 31 ? vlen : 31), eq + 1);
-        long v = strtol(buf, &end, 10);
-        if (*end || end == buf || v < 0 || v > o->max || vlen > 31)
-            os_warn("GCDEBUG: %s=%s is not a value from 0 to %d; ignored", o->name, buf, o->max);
-        else
-            *o->value = (int)v;
-        return;
-    }
-    os_warn("GCDEBUG: unknown option \"%.*s\" ignored", (int)len, item);
-}
-
-static void debug_from_env(void)
-{
-    const char *v = getenv("GCDEBUG");
-    for (const char *p = v; p && *p;) {
-        size_t len = strcspn(p, ",");
-        if (len)
-            debug_option(p, len);
-        p += len + (p[len] == ',');
-    }
-}
-
 /* GCPROCS, and the worker plan: 25% of P in dedicated workers, or one
  * fewer plus a fractional worker when rounding is off by more than 30%. */
-static void procs_from_env(void)
+static void plan_workers(void)
 {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
-    gc.procs = online > 0 ? (unsigned)online : 1;
-    const char *v = getenv("GCPROCS");
-    if (v && *v) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (*end || n < 1 || n > 1024)
-            os_warn("GCPROCS=%s is not a thread count from 1 to 1024; using %u", v, gc.procs);
-        else
-            gc.procs = (unsigned)n;
-    }
+    gc.procs = options_global.procs ? (unsigned)options_global.procs
+               : online > 0        ? (unsigned)online
+                                   : 1;
     double goal = 0.25 * gc.procs;
     unsigned dedicated = (unsigned)(goal + 0.5);
     if ((double)dedicated > 1.3 * goal)
@@ -1039,12 +956,13 @@ static void procs_from_env(void)
 
 int collect_init(void)
 {
-    percent_from_env();
-    debug_from_env();
-    procs_from_env();
-    memlimit_from_env();
+    gc.pacer.percent = options_global.percent;
+    gc.pacer.limit = options_global.memlimit;
+    gc.checkmark = options_global.gccheckmark;
+    gc.stoptheworld = options_global.gcstoptheworld;
+    plan_workers();
     gc.limiter = pacer_limiter_new(now_ns());
-    scavenge_init(gc.madvdontneed ? OS_RETURN_NOW : OS_RETURN_LAZY);
+    scavenge_init(options_global.madvdontneed ? OS_RETURN_NOW : OS_RETURN_LAZY);
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;
 }

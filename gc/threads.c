@@ -42,6 +42,7 @@
 
 #include "../allocator/heap.h"
 #include "collector.h"
+#include "options.h"
 #include "platform.h"
 #include "tricolor.h"
 
@@ -365,23 +366,9 @@ struct cache *threads_self_cache(void)
 
 /* ---- init and the public API ---- */
 
-static int signal_from_env(void)
-{
-    const char *v = getenv("GCSIGNAL");
-    if (!v || !*v)
-        return SIGPWR;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || n < 1 || n >= SIGRTMAX || n == SIGKILL || n == SIGSTOP) {
-        os_warn("GCSIGNAL=%s is not a usable signal number; using %d (SIGPWR)", v, SIGPWR);
-        return SIGPWR;
-    }
-    return (int)n;
-}
-
 int threads_init(void)
 {
-    threads.signal = signal_from_env();
+    threads.signal = options_global.signal;
     if (sem_init(&threads.ack, 0, 0) != 0 ||
         pthread_key_create(&threads.exit_key, on_thread_exit) != 0 ||
         os_install_handler(threads.signal, on_stop_signal) != 0)
