@@ -202,6 +202,8 @@ void *cache_alloc_slow(struct cache *c, unsigned spanclass)
         return NULL;
     }
     struct span *s = c->alloc[spanclass];
+    if (unlikely(span_clobber_free))
+        span_zero_cached(s);
     /* Allocate-black, checked after the alloc cache is stored: a cycle that
      * began before this load finds the cache and marks it itself
      * (cache_premark_all); one that begins after finds it marked. */

@@ -517,6 +517,8 @@ size_t heap_sweep_large(void)
         /* The freed bit decides between this sweep and a racing gc_free. */
         if (!(s->mark_bits[0] & 1) && !span_mark_freed(s, 0, 1)) {
             freed += s->elemsize;
+            if (span_clobber_free)
+                span_clobber((void *)s->start, s->elemsize); /* zeroed when handed out again */
             free_locked(s);
             continue;
         }

@@ -93,17 +93,42 @@ void span_materialize(struct span *s)
         AO_store(&s->alloc_bits[w], s->alloc_bits[w] | below_mask(w, fi));
 }
 
-/* Clear the slots of `mask` in word w, one memset per run of adjacent
- * slots (zero invariant). */
-static void zero_slots(const struct span *s, unsigned w, uint64_t mask)
+int span_clobber_free;
+
+void span_clobber(void *p, size_t bytes)
+{
+    uint32_t *w = p;
+    for (size_t i = 0; i < bytes / sizeof *w; i++)
+        w[i] = SPAN_CLOBBER_PATTERN;
+}
+
+/* Fill the slots of `mask` in word w, one call per run of adjacent slots:
+ * with zeros (zero invariant), or with the clobber pattern. */
+static void fill_slots(const struct span *s, unsigned w, uint64_t mask,
+                       void (*fill)(void *p, size_t bytes))
 {
     while (mask) {
         unsigned first = (unsigned)__builtin_ctzll(mask);
         uint64_t rest = mask >> first;
         unsigned len = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64;
-        memset((void *)span_object_start(s, w * 64 + first), 0, (size_t)len * s->elemsize);
+        fill((void *)span_object_start(s, w * 64 + first), (size_t)len * s->elemsize);
         mask &= len == 64 ? 0 : ~(((UINT64_C(1) << len) - 1) << first);
     }
+}
+
+static void fill_zero(void *p, size_t bytes)
+{
+    memset(p, 0, bytes);
+}
+
+static void zero_slots(const struct span *s, unsigned w, uint64_t mask)
+{
+    fill_slots(s, w, mask, fill_zero);
+}
+
+void span_zero_cached(struct span *s)
+{
+    zero_slots(s, s->cache_base / 64, s->alloc_cache);
 }
 
 unsigned span_reclaim(struct span *s)
@@ -230,10 +255,11 @@ unsigned span_sweep(struct span *s, AO_t sg)
         keep[w] = sweep_keep(s, w, lo, fi);
         live += (unsigned)__builtin_popcountll(keep[w]);
     }
+    void (*fill)(void *, size_t) = span_clobber_free ? span_clobber : fill_zero;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t old = s->alloc_bits[w] | below_mask(w, fi);
-        if (live)
-            zero_slots(s, w, old & ~keep[w]);
+        if (live || span_clobber_free)
+            fill_slots(s, w, old & ~keep[w], fill);
         AO_store(&s->alloc_bits[w], keep[w]);
         AO_store(&s->mark_bits[w], 0);
     }

@@ -27,7 +27,8 @@
  * Zero invariant: every free slot of a small span holds zeros. A span cut
  * from pages that held data is cleared whole before its first use, and a
  * reclaim clears the slots it frees, in runs; so allocation never zeroes,
- * and clearing happens in bulk off the fast path.
+ * and clearing happens in bulk off the fast path. (GCDEBUG clobberfree
+ * weakens it: see span_clobber_free.)
  *
  * Ownership. A span in use belongs either to one thread cache (where ==
  * SPAN_IN_CACHE) or to its central list (SPAN_IN_PARTIAL / SPAN_IN_FULL,
@@ -211,6 +212,15 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t idx)
  * freed. Returns 0, or the slots of `mask` that were already freed and not
  * yet reclaimed (a double free; nothing is recorded then). */
 uint64_t span_mark_freed(struct span *s, uint32_t word, uint64_t mask);
+
+/* GCDEBUG clobberfree=1 (set once at init): sweeping fills the slots it
+ * frees with SPAN_CLOBBER_PATTERN instead of zeros, and a thread's cache
+ * zeroes the slots it loads (span_zero_cached, in its slow path) before
+ * handing them out: the zero invariant then holds for loaded slots only. */
+#define SPAN_CLOBBER_PATTERN 0xdeadbeefu
+extern int span_clobber_free;
+void span_clobber(void *p, size_t bytes);
+void span_zero_cached(struct span *s);
 
 /* ---- sweeping (the collector's side of a span) ----
  *

@@ -73,6 +73,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "trace.h"
 #include "tricolor.h"
 
 #define WORKER_SLICE    ((size_t)64 << 10)  /* bytes scanned between checks */
@@ -97,6 +98,10 @@ static struct {
     AO_t mark_cpu_ns;          /* CPU time spent marking in (2): workers and assists */
     AO_t cpu_ns;               /* GC CPU time since start: marking, assists, pauses x procs */
     AO_t idle_cpu_ns;          /* marking time on CPUs the program left idle, since start */
+    uint64_t start_ns;         /* when the library started (collect_init) */
+    AO_t cycle_assist_ns;      /* this cycle's CPU time: assists, */
+    AO_t cycle_bg_ns;          /* background workers, */
+    AO_t cycle_idle_ns;        /* and marking on idle CPUs (gctrace) */
     /* the CPU limiter (pacer.h): updated by whoever wins limiter_busy */
     AO_t limiter_busy;
     struct pacer_limiter limiter; /* limiter_busy */
@@ -116,6 +121,7 @@ static struct {
     unsigned long started;     /* cycles started */
     unsigned long finished;    /* cycles finished */
     unsigned long forced_by_time; /* cycles the period asked for */
+    unsigned long forced_upto; /* gc_collect asked for the cycles up to this one */
     unsigned force_period_ms;  /* FORCE_PERIOD_MS; tests shorten it */
     bool collector_started;
     /* workers */
@@ -196,6 +202,47 @@ static void revise_assist_ratio(void)
     AO_store(&gc.assist_ratio_x1024, (AO_t)((r < MAX_ASSIST_RATIO ? r : MAX_ASSIST_RATIO) * 1024));
 }
 
+/* ---- tracing (GCDEBUG gctrace, gcpacertrace) ---- */
+
+#define TRACE_LINE 512
+
+/* Write a formatted trace line (`n` as snprintf returned it) to stderr in
+ * one call. */
+static void emit(const char *line, int n)
+{
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < TRACE_LINE ? (size_t)n : TRACE_LINE - 1, stderr);
+}
+
+/* gcpacertrace, as (2) begins (the assist ratio just revised). */
+static void trace_mark_start(void)
+{
+    struct trace_pacer_start t = {
+        .assist_ratio = (double)AO_load(&gc.assist_ratio_x1024) / 1024,
+        .heap_scan = gc.pacer.heap_scan, /* written only by this thread */
+        .heap_live = AO_load(&gc.live_at_start),
+        .goal = AO_load(&gc.goal),
+        .dedicated = gc.dedicated,
+        .fractional = gc.fractional,
+    };
+    char line[TRACE_LINE];
+    emit(line, trace_pacer_start_line(line, sizeof line, &t));
+}
+
+/* gctrace, once the cycle is over: `live` and `marked` at its flip. */
+static void trace_cycle_end(struct trace_cycle *t, AO_t live, AO_t marked)
+{
+    t->heap_end = live;
+    t->heap_live = marked;
+    t->assist_ns = AO_load(&gc.cycle_assist_ns);
+    t->bg_ns = AO_load(&gc.cycle_bg_ns);
+    t->idle_ns = AO_load(&gc.cycle_idle_ns);
+    double all = (double)gc.procs * (double)(now_ns() - gc.start_ns);
+    t->cpu_percent = (unsigned)(100 * (double)(AO_load(&gc.cpu_ns) + AO_load(&gc.idle_cpu_ns)) / all);
+    char line[TRACE_LINE];
+    emit(line, trace_gc_line(line, sizeof line, t));
+}
+
 /* ---- pauses ---- */
 
 static void record_pause(uint64_t ns)
@@ -250,7 +297,7 @@ static uint64_t stop(bool wait_bulk)
  * threads could take the CPU from the collector and find the allocator
  * still frozen until it runs again, a scheduler timeslice later. The pause
  * counts from the freeze (threads entering the allocator wait from then). */
-static void start(uint64_t t0)
+static uint64_t start(uint64_t t0)
 {
     cache_unlock_list();
     heap_thaw();
@@ -258,6 +305,7 @@ static void start(uint64_t t0)
     threads_start_world();
     record_pause(t1 - t0);
     AO_fetch_and_add(&gc.cpu_ns, (t1 - t0) * gc.procs);
+    return t1 - t0;
 }
 
 /* ---- the CPU limiter ---- */
@@ -394,6 +442,8 @@ struct cycle_state {
     struct marker m;  /* the collector thread's marker */
     uint64_t t0;      /* start of the pause in progress */
     AO_t marked, scanned, live; /* measured at the flip, for the pacer */
+    AO_t triggered;   /* heap_live at the trigger (or the start, if lower) */
+    struct trace_cycle trace; /* what gctrace prints */
 };
 
 /* World stopped, allocator frozen: grey the roots, turn the barrier on. */
@@ -420,6 +470,13 @@ static void snapshot(void *arg)
     AO_store(&gc.assist_ratio_x1024, 0); /* revised once the world runs */
     AO_store(&gc.bg_credit, 0);
     AO_store(&gc.mark_cpu_ns, 0);
+    AO_store(&gc.cycle_assist_ns, 0);
+    AO_store(&gc.cycle_bg_ns, 0);
+    AO_store(&gc.cycle_idle_ns, 0);
+    cs->trace.heap_start = AO_load(&gc.live_at_start);
+    cs->trace.goal = AO_load(&gc.goal);
+    cs->trace.stacks = gc.stack_scan;
+    cs->trace.globals = gc.globals_scan;
 }
 
 /* ---- (2) concurrent mark ---- */
@@ -480,6 +537,7 @@ static void background_mark(struct marker *m, double share, bool collector)
         busy += slice;
         AO_fetch_and_add(&gc.mark_cpu_ns, slice);
         AO_fetch_and_add(idle ? &gc.idle_cpu_ns : &gc.cpu_ns, slice);
+        AO_fetch_and_add(idle ? &gc.cycle_idle_ns : &gc.cycle_bg_ns, slice);
         if (collector)
             revise_assist_ratio();
         if (drained) {
@@ -553,6 +611,7 @@ void collect_assist(size_t bytes)
     t = now_ns() - t;
     AO_fetch_and_add(&gc.mark_cpu_ns, t);
     AO_fetch_and_add(&gc.cpu_ns, t);
+    AO_fetch_and_add(&gc.cycle_assist_ns, t);
 }
 
 static void take_barrier_buffer(struct barrier_buf *b)
@@ -637,26 +696,40 @@ static void checkmark(void)
  * start, for a cycle asked for earlier: the collector thread's wakeup and
  * the sweep termination count too) to its flip. With the world running:
  * a thread stopped inside gc_set_percent would hold pacer_lock. */
-static void pace(AO_t marked, AO_t scanned, AO_t live)
+static void pace(struct cycle_state *cs)
 {
     AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
     uint64_t mark_ns = now_ns() - gc.mark_start_ns;
     struct pacer_sample s = {
         .live_at_trigger = trigger < start ? trigger : start,
-        .live_at_end = live,
-        .scan_work = scanned,
+        .live_at_end = cs->live,
+        .scan_work = cs->scanned,
         .utilisation = (double)AO_load(&gc.mark_cpu_ns) / ((double)gc.procs * (double)mark_ns),
     };
     uint64_t roots = gc.stack_scan + gc.globals_scan;
+    struct trace_pacer_end t = {
+        .utilisation = s.utilisation,
+        .heap_work = cs->scanned > roots ? cs->scanned - roots : 0,
+        .stack_work = gc.stack_scan,
+        .globals_work = gc.globals_scan,
+        .triggered = s.live_at_trigger,
+        .heap_live = cs->live,
+        .goal = cs->trace.goal,
+    };
     pthread_mutex_lock(&gc.pacer_lock);
+    t.expected = pacer_expected_scan(&gc.pacer);
+    t.cons_mark = pacer_cons_mark(&gc.pacer);
     if (!gc.stoptheworld && mark_ns > 0)
         pacer_record(&gc.pacer, &s);
-    gc.pacer.marked = marked;
-    gc.pacer.heap_scan = scanned > roots ? scanned - roots : 0;
+    gc.pacer.marked = cs->marked;
+    gc.pacer.heap_scan = t.heap_work;
     gc.pacer.stack_scan = gc.stack_scan;
     gc.pacer.globals_scan = gc.globals_scan;
     set_trigger_locked();
     pthread_mutex_unlock(&gc.pacer_lock);
+    char line[TRACE_LINE];
+    if (options_global.gcpacertrace)
+        emit(line, trace_pacer_end_line(line, sizeof line, &t));
 }
 
 /* With the world stopped after termination: every span now needs a sweep. */
@@ -687,9 +760,11 @@ static void mark_and_terminate(struct cycle_state *cs)
             ;
         marker_end(&cs->m);
     } else {
-        start(cs->t0);
+        cs->trace.stw1_ns = start(cs->t0);
         gc.mark_start_ns = now_ns();
         revise_assist_ratio();
+        if (options_global.gcpacertrace)
+            trace_mark_start();
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
@@ -699,11 +774,13 @@ static void mark_and_terminate(struct cycle_state *cs)
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
+    if (!gc.stoptheworld)
+        cs->trace.mark_ns = cs->t0 - gc.mark_start_ns;
     flip(cs);
     if (gc.stoptheworld > 1)
         sweep_all_stopped();
-    start(cs->t0);
-    pace(cs->marked, cs->scanned, cs->live);
+    *(gc.stoptheworld ? &cs->trace.stw1_ns : &cs->trace.stw3_ns) = start(cs->t0);
+    pace(cs);
 }
 
 /* (1) to (3) with the loader's list locked throughout (gccheckmark). */
@@ -713,10 +790,12 @@ static void snapshot_to_flip(void *arg)
     mark_and_terminate(arg);
 }
 
-/* A whole cycle; the caller holds the gc lock. */
-static void cycle(void)
+/* A whole cycle; the caller holds the gc lock. `forced`: gc_collect
+ * asked for it. */
+static void cycle(bool forced)
 {
-    struct cycle_state cs;
+    struct cycle_state cs = {.trace = {.n = gc.cycles + 1, .forced = forced, .procs = gc.procs}};
+    cs.trace.at_ns = now_ns() - gc.start_ns;
     sweep_all(); /* (1), the part that needs no stop */
     if (gc.checkmark) {
         roots_with_objects_locked(snapshot_to_flip, &cs);
@@ -727,6 +806,10 @@ static void cycle(void)
     AO_store(&gc.cycles, gc.cycles + 1);
     wake_sweeper(); /* (4) */
     scavenge_start();
+    if (options_global.gctrace)
+        trace_cycle_end(&cs.trace, cs.live, cs.marked);
+    if (options_global.scavtrace)
+        scavenge_trace(false);
 }
 
 unsigned long collect_cycles(void)
@@ -774,9 +857,10 @@ static void *collector_main(void *arg)
     for (;;) {
         wait_for_request();
         gc.started++;
+        bool forced = gc.started <= gc.forced_upto;
         pthread_mutex_unlock(&gc.req_lock);
         pthread_mutex_lock(&gc.lock);
-        cycle();
+        cycle(forced);
         pthread_mutex_unlock(&gc.lock);
         pthread_mutex_lock(&gc.req_lock);
         gc.finished++;
@@ -837,6 +921,7 @@ void gc_collect(void)
     pthread_mutex_lock(&gc.req_lock);
     unsigned long want = gc.started + 1; /* a cycle that starts after this call */
     request_locked(want);
+    gc.forced_upto = want;
     pthread_mutex_unlock(&gc.req_lock);
     wait_for_cycle(want);
     /* The caller's own cached spans, then everything, swept now. */
@@ -960,8 +1045,10 @@ int collect_init(void)
     gc.pacer.limit = options_global.memlimit;
     gc.checkmark = options_global.gccheckmark;
     gc.stoptheworld = options_global.gcstoptheworld;
+    span_clobber_free = options_global.clobberfree;
     plan_workers();
-    gc.limiter = pacer_limiter_new(now_ns());
+    gc.start_ns = now_ns();
+    gc.limiter = pacer_limiter_new(gc.start_ns);
     scavenge_init(options_global.madvdontneed ? OS_RETURN_NOW : OS_RETURN_LAZY);
     set_trigger();
     return pthread_atfork(fork_prepare, fork_parent, fork_child) == 0 ? 0 : -1;

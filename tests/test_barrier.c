@@ -465,28 +465,7 @@ static int run_scenario(const char *name)
 /* Run a scenario with GCDEBUG set; returns its status, its output in `out`. */
 static int spawn(const char *name, const char *gcdebug, char *out, size_t cap)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        setenv("GCDEBUG", gcdebug, 1);
-        execl("/proc/self/exe", "test_barrier", SCENARIO_FLAG, name, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fds[0], out + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    out[len] = 0;
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    return spawn_self(SCENARIO_FLAG, name, gcdebug, out, cap);
 }
 
 #if !UNDER_TSAN

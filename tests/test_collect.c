@@ -1065,6 +1065,17 @@ START_TEST(limit_below_live_does_not_freeze)
 }
 END_TEST
 
+/* ---- clobberfree ---- */
+
+START_TEST(clobberfree_marks_what_the_collector_freed)
+{
+    char out[512];
+    int status = spawn_self(SCENARIO_FLAG, "clobber", "clobberfree=1", out, sizeof out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s",
+                  (unsigned)status, out);
+}
+END_TEST
+
 /* ---- returning memory to the OS ---- */
 
 enum { BIG_CHUNKS = 4096 };
@@ -1194,10 +1205,55 @@ static int scenario_percent(void)
     return 0;
 }
 
+/* GCDEBUG=clobberfree=1: objects the collector freed hold the pattern
+ * (small ones in a span that keeps live objects, and a large one), and
+ * objects handed out again are zeroed. Addresses are kept hidden from the
+ * collector (inverted). Prints what it found; 0 when all held. */
+enum { CLOBBER_N = 64 };
+
+static NOINLINE void clobber_make(uintptr_t *hidden, void **kept)
+{
+    for (int i = 0; i < CLOBBER_N; i++) {
+        uint64_t *p = gc_alloc(48);
+        memset(p, 0x11, 48);
+        if (i % 2)
+            kept[i / 2] = p; /* keeps the span in use */
+        else
+            hidden[i / 2] = ~(uintptr_t)p;
+    }
+    uint64_t *big = gc_alloc(256 << 10);
+    memset(big, 0x11, 256 << 10);
+    hidden[CLOBBER_N / 2] = ~(uintptr_t)big;
+}
+
+static int scenario_clobber(void)
+{
+    static uintptr_t hidden[CLOBBER_N / 2 + 1];
+    static void *kept[CLOBBER_N / 2];
+    clobber_make(hidden, kept);
+    gc_collect();
+    unsigned clobbered = 0;
+    for (int i = 0; i <= CLOBBER_N / 2; i++)
+        clobbered += *(const uint32_t *)~hidden[i] == 0xdeadbeefu;
+    unsigned dirty = 0;
+    for (int i = 0; i < 4 * CLOBBER_N; i++) {
+        const uint64_t *p = gc_alloc(48);
+        for (int w = 0; w < 6; w++)
+            dirty += p[w] != 0;
+    }
+    const uint64_t *big = gc_alloc(256 << 10);
+    for (size_t w = 0; w < (256 << 10) / 8; w++)
+        dirty += big[w] != 0;
+    printf("clobbered %u of %d, %u dirty words\n", clobbered, CLOBBER_N / 2 + 1, dirty);
+    return clobbered == CLOBBER_N / 2 + 1 && dirty == 0 ? 0 : 1;
+}
+
 static int run_scenario(const char *name)
 {
     if (strcmp(name, "percent") == 0)
         return scenario_percent();
+    if (strcmp(name, "clobber") == 0)
+        return scenario_clobber();
     fprintf(stderr, "unknown scenario %s\n", name);
     return 2;
 }
@@ -1320,6 +1376,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
     tcase_add_test(tc, a_cycle_at_least_every_period);
     tcase_add_test(tc, limit_below_live_does_not_freeze);
+
+    tc = tcase(s, "clobber");
+    tcase_add_test(tc, clobberfree_marks_what_the_collector_freed);
 
     tc = tcase(s, "scavenge");
     tcase_add_test(tc, free_os_memory_drops_rss_at_once);

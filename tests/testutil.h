@@ -114,6 +114,36 @@ static inline uint64_t test_rand(uint64_t *state)
     return *state = x;
 }
 
+/* Run this test binary again as `argv1 argv2` (a scenario flag and name)
+ * with GCDEBUG set to `gcdebug` (the library reads it at start): returns
+ * its wait status, its stdout and stderr in `out`. */
+static inline int spawn_self(const char *argv1, const char *argv2, const char *gcdebug,
+                             char *out, size_t cap)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        setenv("GCDEBUG", gcdebug, 1);
+        execl("/proc/self/exe", "test", argv1, argv2, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fds[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = 0;
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
 /* Run a suite; the exit status of a test binary. */
 static inline int test_run(Suite *suite)
 {
