@@ -39,6 +39,7 @@
 
 #include "../allocator/heap.h"
 #include "collector.h"
+#include "options.h"
 #include "pacer.h"
 #include "platform.h"
 #include "tricolor.h"
@@ -255,4 +256,6 @@ void gc_free_os_memory(void)
     gc_collect();
     size_t bytes = scavenge_all();
     AO_fetch_and_add(&scav.released_eager, bytes);
+    if (options_global.scavtrace)
+        scavenge_trace(true);
 }
