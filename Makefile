@@ -93,10 +93,13 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
     $(BUILD)/tools/bench_latency: LDLIBS += $(shell pkg-config --libs bdw-gc)
 
-# The gctrace plotter needs no library.
+# The gctrace plotter needs no library; test_gcplot links its parser and runs it.
 $(BUILD)/tools/gcplot: tools/gcplot.c tools/gctrace.c tools/gctrace.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) $(CFLAGS) tools/gcplot.c tools/gctrace.c -o $@ -lm
+$(BUILD)/obj/tools/gctrace.o: tools/gctrace.h
+$(BUILD)/tests/test_gcplot: $(BUILD)/obj/tools/gctrace.o $(BUILD)/tools/gcplot
+$(BUILD)/tests/test_gcplot: private LDLIBS += $(BUILD)/obj/tools/gctrace.o
 
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
