@@ -1,7 +1,7 @@
 # tricolor — one GNU makefile.
 #
 #   make            libtricolor.a and libtricolor.so in $(BUILD)
-#   make run        build and run the demo (examples/linked.c)
+#   make run        build and run the demo (examples/linked.c) with gctrace, and chart it
 #   make test       the whole test suite: Check suites, the same suites under
 #                   ASan+UBSan, the concurrency suites under ThreadSanitizer
 #                   (clang), a clang -Werror build, the size-class table check
@@ -40,7 +40,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-             $(BUILD)/tools/bench_latency
+             $(BUILD)/tools/bench_latency $(BUILD)/tools/gcplot
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
@@ -107,12 +107,26 @@ readme-options: $(BUILD)/tools/gcoptions
 	     !skip { print } /<!-- options:begin -->/ { skip = 1 }' README.md > $(BUILD)/README.md
 	mv $(BUILD)/README.md README.md
 
+# The gctrace plotter needs no library; test_gcplot links its parser and runs it.
+$(BUILD)/tools/gcplot: tools/gcplot.c tools/gctrace.c tools/gctrace.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) $(CFLAGS) tools/gcplot.c tools/gctrace.c -o $@ -lm
+$(BUILD)/obj/tools/gctrace.o: tools/gctrace.h
+$(BUILD)/tests/test_gcplot: $(BUILD)/obj/tools/gctrace.o $(BUILD)/tools/gcplot
+$(BUILD)/tests/test_gcplot: private LDLIBS += $(BUILD)/obj/tools/gctrace.o
+
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 $(WARN) $< -o $@
 
-run: $(BUILD)/examples/linked
-	$(BUILD)/examples/linked
+# The demo with GCDEBUG=gctrace=1 (one line per cycle, Go's format), and
+# the chart of its trace.
+run: $(BUILD)/examples/linked $(BUILD)/tools/gcplot
+	@{ GCDEBUG=gctrace=1 $(BUILD)/examples/linked 2>&1; echo $$? > $(BUILD)/run.status; } | \
+	    tee $(BUILD)/gctrace.log
+	@$(BUILD)/tools/gcplot -t "examples/linked with GCDEBUG=gctrace=1" -o $(BUILD)/gctrace.svg \
+	    $(BUILD)/gctrace.log
+	@exit $$(cat $(BUILD)/run.status)
 
 # The whole suite. Sub-makes use their own build directories so that the
 # variants never mix objects.
