@@ -40,7 +40,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-             $(BUILD)/tools/bench_latency
+             $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
@@ -91,7 +91,8 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 
 # Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
 $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-    $(BUILD)/tools/bench_latency: LDLIBS += $(shell pkg-config --libs bdw-gc)
+    $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory: \
+    LDLIBS += $(shell pkg-config --libs bdw-gc)
 
 $(BUILD)/tools/mksizeclasses: tools/mksizeclasses.c
 	@mkdir -p $(@D)
