@@ -40,7 +40,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-             $(BUILD)/tools/bench_latency $(BUILD)/tools/gcplot
+             $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory $(BUILD)/tools/gcplot
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
@@ -93,7 +93,8 @@ $(BUILD)/tools/bench_%: tools/bench_%.c tools/bench_child.h $(STATIC_LIB)
 
 # Benchmarks that compare with bdwgc link it too (Debian libgc-dev).
 $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-    $(BUILD)/tools/bench_latency: LDLIBS += $(shell pkg-config --libs bdw-gc)
+    $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory: \
+    LDLIBS += $(shell pkg-config --libs bdw-gc)
 
 $(BUILD)/tools/gcoptions: tools/gcoptions.c $(STATIC_LIB)
 	@mkdir -p $(@D)
