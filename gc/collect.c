@@ -530,7 +530,9 @@ static void background_mark(struct marker *m, double share, bool collector)
         }
         uint64_t t = now_ns();
         size_t before = m->scanned;
-        bool idle = share < 1 && cpu_idle();
+        /* Past its share, a fractional worker marks only because a CPU is
+         * idle: that time is idle marking, not the GC's share. */
+        bool idle = share < 1 && (double)busy > share * (double)(t - begin);
         bool drained = mark_drain(m, WORKER_SLICE);
         AO_fetch_and_add(&gc.bg_credit, m->scanned - before);
         uint64_t slice = now_ns() - t;
@@ -577,6 +579,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* An assist with debt and nothing to scan, past the hard goal: wait for
+ * the workers (at most ASSIST_WAIT_US by the clock). The time waited is
+ * time the GC took from the program: the CPU limiter counts it as GC
+ * time, so that a program held at a limit it cannot fit under stops
+ * waiting once the GC takes more than its share. */
+static void wait_for_workers(void)
+{
+    uint64_t start = now_ns(), now = start, until = start + ASSIST_WAIT_US * UINT64_C(1000);
+    while (!mark_has_work() && now < until && AO_load(&gc.mark_phase) &&
+           AO_load(&heap_live) >= AO_load(&gc.hard_goal)) {
+        sleep_us(50);
+        now = now_ns();
+    }
+    AO_fetch_and_add(&gc.cpu_ns, now - start);
+    AO_fetch_and_add(&gc.cycle_assist_ns, now - start);
+}
+
 void collect_assist(size_t bytes)
 {
     if (!AO_load(&gc.mark_phase) || limiter_full())
@@ -594,12 +613,8 @@ void collect_assist(size_t bytes)
      * goal — below it a thread runs on: waiting at the goal itself costs
      * the program far more time than the heap it saves — or the goal
      * itself when a memory limit sets it. */
-    uint64_t until = debt && !mark_has_work() ? now_ns() + ASSIST_WAIT_US * UINT64_C(1000) : 0;
-    while (debt && !mark_has_work() && now_ns() < until) {
-        if (!AO_load(&gc.mark_phase) || AO_load(&heap_live) < AO_load(&gc.hard_goal))
-            return;
-        sleep_us(50);
-    }
+    if (debt && !mark_has_work())
+        wait_for_workers();
     if (debt == 0 || !mark_has_work())
         return; /* paid, or nothing to scan */
     struct marker m;

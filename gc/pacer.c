@@ -122,12 +122,20 @@ double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_li
     if (goal == UINT64_MAX)
         return 0;
     double heap_goal = (double)goal, expected = (double)pacer_expected_scan(p);
+    double worst = (double)(max_scan > work_done ? max_scan : work_done);
     if ((double)work_done > expected) {
-        double hard = p->percent >= 0 ? (double)goal * (1 + p->percent / 100.0) : heap_goal;
+        /* GCPERCENT off: as if huge (the limit's goal may still move). */
+        double percent = p->percent >= 0 ? p->percent : 100000.0;
+        double hard = (double)goal * (1 + percent / 100.0);
         heap_goal = (double)goal * OVERSHOOT;
         if (heap_goal > hard)
             heap_goal = hard;
-        expected = (double)(max_scan > work_done ? max_scan : work_done);
+        expected = worst;
+    }
+    if ((double)heap_live > heap_goal) {
+        /* Past even that: some runway, to finish by the worst case. */
+        heap_goal *= OVERSHOOT;
+        expected = worst;
     }
     double work_left = expected - (double)work_done;
     if (work_left < MIN_SCAN_LEFT)
