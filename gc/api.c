@@ -172,20 +172,24 @@ static void free_object(const char *fn, void *p)
 {
     uint32_t idx;
     struct span *s = object_or_die(fn, p, &idx);
+    /* Read while the object holds the span: once its slot is marked freed,
+     * a sweep or reclaim may empty a small span and the page heap give its
+     * struct to another span, of another class (central_note_free). */
+    unsigned spanclass = s->spanclass;
     /* Freeing deletes every pointer the object holds: while a cycle marks,
      * they are shaded first (the snapshot invariant, collect.c). */
-    struct gc_thread *t = barrier_bulk_begin(p, sc_noscan(s->spanclass) ? 0 : s->elemsize);
+    struct gc_thread *t = barrier_bulk_begin(p, sc_noscan(spanclass) ? 0 : s->elemsize);
     uint64_t twice = span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64));
     barrier_bulk_end(t);
     if (twice)
         os_fatal("%s(): double free %p", fn, p);
-    if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
+    if (unlikely(sc_class_of_span_class(spanclass) == 0)) {
         AO_fetch_and_add(&heap_live, -(AO_t)s->elemsize);
         heap_enter();
         heap_free(s);
         heap_leave();
     } else {
-        central_note_free(s);
+        central_note_free(s, spanclass);
     }
 }
 
