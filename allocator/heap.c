@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../gc/platform.h"
+#include "counters.h"
 
 #define PAGE             ((size_t)SC_PAGE_SIZE)
 #define RESERVE_MAX      ((size_t)1 << 40) /* 1 TiB: the most heap one process gets */
@@ -473,6 +474,7 @@ size_t heap_sweep_large(void)
         /* The freed bit decides between this sweep and a racing gc_free. */
         if (!(s->mark_bits[0] & 1) && !span_mark_freed(s, 0, 1)) {
             freed += s->elemsize;
+            counters_large_free(s->elemsize);
             free_locked(s);
             continue;
         }
