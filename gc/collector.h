@@ -204,4 +204,21 @@ unsigned long collect_cycles_forced_by_time(void);
  * take background credit, else scan (at least 64 KiB of work). */
 void collect_assist(size_t bytes);
 
+/* What the finished cycles measured, for gc_read_memstats (stats.c). A
+ * cycle's pause is the sum of its stops of the world; it is recorded when
+ * the cycle ends (after the last one). */
+#define COLLECT_CYCLE_HISTORY 256
+struct collect_stats {
+    uint64_t cycles;         /* finished cycles */
+    uint64_t forced;         /* of those, asked for by gc_collect */
+    uint64_t last_end_ns;    /* when the last ended, ns since the epoch; 0: none yet */
+    uint64_t pause_total_ns; /* their pauses, summed */
+    uint64_t pause_ns[COLLECT_CYCLE_HISTORY]; /* cycle n (from 0): its pause, at n % 256 */
+    uint64_t end_ns[COLLECT_CYCLE_HISTORY];   /* and when it ended (epoch ns) */
+    uint64_t mark_cpu_ns;    /* CPU time their concurrent marking took (workers, assists) */
+    unsigned procs;          /* GCPROCS */
+    uint64_t goal;           /* heap goal of the running or next cycle (heap_live bytes) */
+};
+void collect_read_stats(struct collect_stats *out);
+
 #endif /* TRICOLOR_COLLECTOR_H */
