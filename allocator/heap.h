@@ -82,6 +82,7 @@ struct heap_stats {
     size_t in_use;    /* bytes in in-use spans */
     size_t free;      /* bytes in free runs */
     size_t touched;   /* bytes of pages ever handed out (the rest were never touched) */
+    size_t released;  /* bytes of free pages returned to the OS */
     size_t free_runs; /* number of free runs */
     size_t spans;     /* in-use spans */
 };

@@ -221,4 +221,14 @@ struct collect_stats {
 };
 void collect_read_stats(struct collect_stats *out);
 
+/* ---- statistics (stats.c) ---- */
+
+/* Note when the library started (gc_init): GCCPUFraction counts from it. */
+void stats_init(void);
+
+/* Go's debug.GCStats quantiles of pause[0, n): q[0] the minimum, q[i] the
+ * element at n * i / 4 in sorted order for i = 1..3, q[4] the maximum; all
+ * zero when n is 0. Pure; n <= COLLECT_CYCLE_HISTORY. */
+void stats_pause_quantiles(const uint64_t *pause, size_t n, uint64_t q[5]);
+
 #endif /* TRICOLOR_COLLECTOR_H */
