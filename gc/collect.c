@@ -929,10 +929,12 @@ static void fork_prepare(void)
     cache_lock_list();
     threads_fork_prepare();
     heap_lock();
+    pthread_mutex_lock(&gc.pause_lock); /* a leaf: readers of the statistics hold it */
 }
 
 static void fork_parent(void)
 {
+    pthread_mutex_unlock(&gc.pause_lock);
     heap_unlock();
     threads_fork_parent();
     cache_unlock_list();
@@ -947,6 +949,7 @@ static void fork_parent(void)
  * (each starts again on first need). */
 static void fork_child(void)
 {
+    pthread_mutex_unlock(&gc.pause_lock);
     heap_unlock();
     threads_fork_child();
     cache_unlock_list();
