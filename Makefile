@@ -150,7 +150,7 @@ run-tests: $(TESTS)
 # fences libatomic_ops uses: build with CC=clang), the torture in all its
 # modes, gccheckmark included. tests/tsan.supp lists the documented benign
 # races, nothing else.
-TSAN_TESTS := $(BUILD)/tests/test_barrier $(BUILD)/tests/test_torture
+TSAN_TESTS := $(BUILD)/tests/test_barrier $(BUILD)/tests/test_torture $(BUILD)/tests/test_stats
 tsan-tests: $(TSAN_TESTS)
 	@TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 $(TSAN_OPTIONS)" \
 	    sh tests/run.sh $(BUILD) $(TSAN_TESTS)

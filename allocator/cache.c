@@ -1,6 +1,7 @@
 /*
- * cache.c — thread caches: creation, the allocation slow path, and the
- * flush at thread exit (see cache.h).
+ * cache.c — thread caches: creation, the allocation slow path, the flush at
+ * thread exit (see cache.h), and the counts of what each cache handed out
+ * (counters.h).
  */
 #include "cache.h"
 
@@ -35,6 +36,7 @@ struct cache *cache_create(void)
         for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++)
             c->alloc[i] = &cache_empty_span;
         c->live_delta = 0;
+        memset(&c->counts, 0, sizeof c->counts);
         c->next = caches.all;
         caches.all = c;
     }
@@ -67,6 +69,70 @@ static void unaccount_cached(struct cache *c, struct span *s)
     c->live_delta -= (int64_t)__builtin_popcountll(s->alloc_cache) * (int64_t)s->elemsize;
 }
 
+/* ---- counts (counters.h) ---- */
+
+static void add_count(AO_t *counter, AO_t n)
+{
+    AO_store(counter, AO_load(counter) + n); /* owner only: no read-modify-write */
+}
+
+/* Owner, allocator entered: count the slots the span of `spanclass` handed
+ * out since its last count. */
+static void count_handed_out(struct cache *c, unsigned spanclass)
+{
+    struct span *s = c->alloc[spanclass];
+    if (s != &cache_empty_span)
+        add_count(&c->counts.mallocs[sc_class_of_span_class(spanclass)],
+                  span_count_allocated(s) - AO_load(&c->counts.base[spanclass]));
+}
+
+/* Owner, allocator entered: the span of `spanclass` is counted up to now. */
+static void count_from_now(struct cache *c, unsigned spanclass)
+{
+    struct span *s = c->alloc[spanclass];
+    AO_store(&c->counts.base[spanclass], s == &cache_empty_span ? 0 : span_count_allocated(s));
+}
+
+void cache_count_free(unsigned sizeclass)
+{
+    struct cache *c = cache_tls;
+    if (c)
+        add_count(&c->counts.frees[sizeclass], 1);
+    else
+        counters_freed(sizeclass);
+}
+
+/* A released cache's counts go to the shared ones (caches lock held). */
+static void fold_counts(struct cache *c)
+{
+    for (unsigned i = 0; i < SC_NUM_CLASSES; i++)
+        counters_fold(i, AO_load(&c->counts.mallocs[i]), AO_load(&c->counts.frees[i]));
+    memset(&c->counts, 0, sizeof c->counts);
+}
+
+/* Slots handed out from c's spans and not yet counted (allocator frozen). */
+static void add_uncounted(struct cache *c, struct alloc_counts *sum)
+{
+    for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
+        struct span *s = c->alloc[i];
+        if (s != &cache_empty_span)
+            sum->mallocs[sc_class_of_span_class(i)] +=
+                span_count_allocated(s) - AO_load(&c->counts.base[i]);
+    }
+}
+
+void cache_read_counts(struct alloc_counts *sum)
+{
+    for (struct cache *c = caches.all; c; c = c->next)
+        for (unsigned i = 0; i < SC_NUM_CLASSES; i++)
+            sum->frees[i] += AO_load(&c->counts.frees[i]);
+    for (struct cache *c = caches.all; c; c = c->next) {
+        for (unsigned i = 0; i < SC_NUM_CLASSES; i++)
+            sum->mallocs[i] += AO_load(&c->counts.mallocs[i]);
+        add_uncounted(c, sum);
+    }
+}
+
 void cache_lock_list(void)
 {
     pthread_mutex_lock(&caches.lock);
@@ -82,7 +148,9 @@ void cache_flush(struct cache *c)
     heap_enter();
     for (unsigned i = 0; i < SC_NUM_SPAN_CLASSES; i++) {
         struct span *s = c->alloc[i];
+        count_handed_out(c, i);
         c->alloc[i] = &cache_empty_span;
+        count_from_now(c, i);
         if (s != &cache_empty_span) {
             unaccount_cached(c, s);
             central_give_back(s);
@@ -100,6 +168,7 @@ void cache_release(struct cache *c)
         cache_tls = NULL;
     os_lock_stoppable(&caches.lock);
     unlink_cache(c);
+    fold_counts(c);
     c->next = caches.pool;
     caches.pool = c;
     pthread_mutex_unlock(&caches.lock);
@@ -190,7 +259,9 @@ static bool refill(struct cache *c, unsigned spanclass)
     if (s != &cache_empty_span && span_refill_cache(s, (uint32_t)s->freeindex))
         return true;
     heap_enter();
+    count_handed_out(c, spanclass);
     bool ok = replace_span(c, spanclass);
+    count_from_now(c, spanclass);
     heap_leave();
     return ok;
 }

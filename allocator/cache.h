@@ -16,6 +16,10 @@
  * alloc cache is always empty, so a fresh class falls into the slow path
  * without a separate test. A thread's cache is flushed (its spans given back
  * to the central lists) when the thread exits.
+ *
+ * The fast path counts nothing: what a span handed out is counted when the
+ * slow path enters the allocator for its class (to sweep, reclaim or trade
+ * the span) and when the cache is flushed (counters.h).
  */
 #ifndef TRICOLOR_CACHE_H
 #define TRICOLOR_CACHE_H
@@ -24,12 +28,25 @@
 #include <string.h>
 
 #include "../gc/platform.h"
+#include "counters.h"
 #include "span.h"
 
+/* A cache's statistics (counters.h), on cache lines of their own. The
+ * owner writes them (AO_store, no read-modify-write); readers AO_load. */
+struct cache_counts {
+    AO_t mallocs[SC_NUM_CLASSES];   /* owner, allocator entered: slots handed out and
+                                       counted, by size class */
+    AO_t frees[SC_NUM_CLASSES];     /* owner: small objects it gc_freed, by size class */
+    AO_t base[SC_NUM_SPAN_CLASSES]; /* owner, allocator entered: allocated slots of
+                                       alloc[i] when counted last */
+} __attribute__((aligned(OS_CACHE_LINE)));
+
 struct cache {
-    struct span *alloc[SC_NUM_SPAN_CLASSES]; /* owner thread only */
+    struct span *alloc[SC_NUM_SPAN_CLASSES]; /* owner thread only; changed with the
+                                                 allocator entered */
     int64_t live_delta; /* owner: bytes of slots loaded into alloc caches, not yet in heap_live */
     struct cache *next; /* all-caches list: caches lock */
+    struct cache_counts counts;
 };
 
 extern __thread struct cache *cache_tls __attribute__((tls_model("initial-exec")));
@@ -61,6 +78,15 @@ void cache_release(struct cache *c);
 /* Give every span of the caller's cache `c` back to the central lists (to be
  * swept there); the cache stays the caller's. */
 void cache_flush(struct cache *c);
+
+/* gc_free of a small object of `sizeclass` by the calling thread. */
+void cache_count_free(unsigned sizeclass);
+
+/* Add every live cache's counts to `sum` (counters.h), the slots handed out
+ * from the spans they hold included: frees first, then mallocs, so that
+ * while threads free, no free is seen without its malloc. The allocator
+ * frozen (no slow path runs) and the caches lock held. */
+void cache_read_counts(struct alloc_counts *sum);
 
 /* The caches list lock, held across fork. */
 void cache_lock_list(void);

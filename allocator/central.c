@@ -197,14 +197,26 @@ void central_flip(void)
     }
 }
 
-static void rescue(struct span *s)
+/* Is `s` a span of `spanclass` on the full list of c (its lock held)? The
+ * heap lock holds still what the page heap changes — state and class — so
+ * `s` stays a span of that class during the check, and `where` of such a
+ * span enters and leaves SPAN_IN_FULL only under c's lock. A full span
+ * still unswept sits on the unswept list: its sweep takes the freed slots. */
+static bool on_full_list(struct span *s, unsigned spanclass)
 {
-    struct central *c = &centrals[s->spanclass];
+    heap_lock();
+    bool full = AO_load(&s->state) == SPAN_IN_USE && s->spanclass == spanclass &&
+                AO_load(&s->where) == SPAN_IN_FULL && AO_load(&s->sweepgen) == heap_sweepgen;
+    heap_unlock();
+    return full;
+}
+
+static void rescue(struct span *s, unsigned spanclass)
+{
+    struct central *c = &centrals[spanclass];
     heap_enter();
     pthread_mutex_lock(&c->lock);
-    /* A full span still unswept sits on the unswept list: its sweep takes
-     * the freed slots. */
-    if (AO_load(&s->where) == SPAN_IN_FULL && AO_load(&s->sweepgen) == heap_sweepgen) {
+    if (on_full_list(s, spanclass)) {
         span_list_remove(&c->full, s);
         AO_store(&s->where, SPAN_IN_PARTIAL);
         span_list_push(partial_of(c, s->last_owner), s);
@@ -213,12 +225,12 @@ static void rescue(struct span *s)
     heap_leave();
 }
 
-void central_note_free(struct span *s)
+void central_note_free(struct span *s, unsigned spanclass)
 {
     if (AO_load(&s->free_pending))
         return;
     AO_store(&s->free_pending, 1);
     AO_nop_full();
     if (AO_load(&s->where) == SPAN_IN_FULL)
-        rescue(s);
+        rescue(s, spanclass);
 }

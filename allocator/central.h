@@ -13,7 +13,8 @@
  *                       takes freed bits);  file on partial if a slot is free
  *   freer:              set freed bit (CAS);  if free_pending was 0:
  *                       free_pending = 1;  fence;  if where == FULL: lock,
- *                       recheck, move the span to partial
+ *                       recheck (the heap lock too: the struct may describe
+ *                       another span by now), move the span to partial
  * Either the filer's reclaim sees the freed bit, or the freer sees FULL.
  *
  * Locking: one mutex per span class. It may be held while taking the heap
@@ -34,9 +35,13 @@ struct span *central_take(unsigned spanclass, const void *owner);
 /* Give a span the caller owns back to its central list. */
 void central_give_back(struct span *s);
 
-/* Announce a slot freed with span_mark_freed in a small span (enters the
- * allocator itself when it must take a lock). */
-void central_note_free(struct span *s);
+/* Announce a slot freed with span_mark_freed in a small span of span class
+ * `spanclass`, read before the slot was freed (enters the allocator itself
+ * when it must take a lock). From the moment the slot is marked freed, its
+ * span may be emptied by its owner or a sweeper and its struct reused by
+ * the page heap for another span: `s` may no longer be what the freer
+ * freed into, and the rescue checks that it is. */
+void central_note_free(struct span *s, unsigned spanclass);
 
 /* Background sweeping: sweep one unswept span of `spanclass` (free it to
  * the page heap if empty). Between heap_enter and heap_leave. False when

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../gc/platform.h"
+#include "counters.h"
 
 #define PAGE             ((size_t)SC_PAGE_SIZE)
 #define RESERVE_MAX      ((size_t)1 << 40) /* 1 TiB: the most heap one process gets */
@@ -519,6 +520,7 @@ size_t heap_sweep_large(void)
             freed += s->elemsize;
             if (span_clobber_free)
                 span_clobber((void *)s->start, s->elemsize); /* zeroed when handed out again */
+            counters_large_free(s->elemsize);
             free_locked(s);
             continue;
         }

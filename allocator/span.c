@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../gc/platform.h"
+#include "counters.h"
 #include "heap.h"
 
 static uint64_t word_mask(const struct span *s, unsigned w)
@@ -160,12 +161,17 @@ unsigned span_reclaim(struct span *s)
     return n;
 }
 
+/* Words wholly below freeindex hold 64 allocated slots: no popcount (a
+ * library call without -mpopcnt); nor for empty words. */
 unsigned span_count_allocated(const struct span *s)
 {
-    uint32_t fi = (uint32_t)s->freeindex;
-    unsigned n = 0;
-    for (unsigned w = 0; w < s->nwords; w++)
-        n += (unsigned)__builtin_popcountll(s->alloc_bits[w] | below_mask(w, fi));
+    uint32_t fi = (uint32_t)AO_load(&s->freeindex);
+    unsigned w = fi / 64, n = w * 64;
+    for (; w < s->nwords; w++) {
+        uint64_t a = AO_load(&s->alloc_bits[w]) | below_mask(w, fi);
+        if (a)
+            n += (unsigned)__builtin_popcountll(a);
+    }
     return n;
 }
 
@@ -220,15 +226,22 @@ static uint64_t range_mask(unsigned w, uint32_t lo, uint32_t hi)
 }
 
 /* What sweeping keeps of word w: marked slots and slots handed out after
- * the world stopped, minus slots gc_free released (taken now). */
-static uint64_t sweep_keep(struct span *s, unsigned w, uint32_t lo, uint32_t hi)
+ * the world stopped, minus slots gc_free released (taken now). Adds to
+ * `*collected` the slots it frees that gc_free did not (gc_free counted
+ * its own: counters.h). */
+static uint64_t sweep_keep(struct span *s, unsigned w, uint32_t lo, uint32_t hi,
+                           unsigned *collected)
 {
     uint64_t taken = take_word(&s->freed_bits[w]);
     uint64_t old = s->alloc_bits[w] | below_mask(w, (uint32_t)s->freeindex);
     if (taken & ~old)
         os_fatal("span %p: freed slots %#llx of word %u were not allocated", (void *)s->start,
                  (unsigned long long)(taken & ~old), w);
-    return (s->mark_bits[w] | range_mask(w, lo, hi)) & ~taken & old;
+    uint64_t reached = s->mark_bits[w] | range_mask(w, lo, hi);
+    uint64_t dead = old & ~reached & ~taken;
+    if (dead)
+        *collected += (unsigned)__builtin_popcountll(dead);
+    return reached & ~taken & old;
 }
 
 /* While a cycle marks, its marks are incomplete: a sweep now would free what
@@ -248,11 +261,11 @@ unsigned span_sweep(struct span *s, AO_t sg)
     bool cached = AO_load(&s->sweep_fi_gen) == sg;
     uint32_t fi = (uint32_t)s->freeindex;
     uint32_t lo = cached ? (uint32_t)AO_load(&s->sweep_fi) : fi;
-    unsigned live = 0;
+    unsigned live = 0, collected = 0;
     AO_store(&s->free_pending, 0);
     AO_nop_full();
     for (unsigned w = 0; w < s->nwords; w++) {
-        keep[w] = sweep_keep(s, w, lo, fi);
+        keep[w] = sweep_keep(s, w, lo, fi, &collected);
         live += (unsigned)__builtin_popcountll(keep[w]);
     }
     void (*fill)(void *, size_t) = span_clobber_free ? span_clobber : fill_zero;
@@ -268,6 +281,8 @@ unsigned span_sweep(struct span *s, AO_t sg)
     AO_store_release(&s->freeindex, 0);
     span_refill_cache(s, 0);
     AO_store_release(&s->sweepgen, sg);
+    if (collected)
+        counters_swept(sc_class_of_span_class(s->spanclass), collected);
     return live;
 }
 

@@ -173,7 +173,10 @@ void span_materialize(struct span *s);
  * number of slots reclaimed. */
 unsigned span_reclaim(struct span *s);
 
-/* Owner: allocated objects according to the allocation invariant. */
+/* Allocated objects according to the allocation invariant. The owner, or
+ * any thread while the owner can only run its fast path (the allocator
+ * frozen): then the count includes some or all of the slots handed out
+ * during the call. */
 unsigned span_count_allocated(const struct span *s);
 
 /* Any thread: index of the object containing `p` (p inside the span), or -1

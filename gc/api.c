@@ -13,6 +13,7 @@
 
 #include "../allocator/cache.h"
 #include "../allocator/central.h"
+#include "../allocator/counters.h"
 #include "../allocator/heap.h"
 #include "collector.h"
 #include "options.h"
@@ -32,6 +33,7 @@ static void init_once_body(void)
         init_errno = ENOMEM;
         return;
     }
+    stats_init();
     init_result = 0;
 }
 
@@ -68,8 +70,10 @@ static void *alloc_large(size_t size, unsigned noscan)
     char *volatile obj = NULL;
     heap_enter();
     struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
-    if (s)
+    if (s) {
         obj = (char *)s->start;
+        counters_large_alloc(s->elemsize);
+    }
     bool marking = AO_load(&heap_marking);
     if (s && marking)
         AO_or_full(&s->mark_bits[0], 1); /* allocate-black: the world cannot stop here */
@@ -174,20 +178,26 @@ static void free_object(const char *fn, void *p)
 {
     uint32_t idx;
     struct span *s = object_or_die(fn, p, &idx);
+    /* Read while the object holds the span: once its slot is marked freed,
+     * a sweep or reclaim may empty a small span and the page heap give its
+     * struct to another span, of another class (central_note_free). */
+    unsigned spanclass = s->spanclass, cls = sc_class_of_span_class(spanclass);
     /* Freeing deletes every pointer the object holds: while a cycle marks,
      * they are shaded first (the snapshot invariant, collect.c). */
-    struct gc_thread *t = barrier_bulk_begin(p, sc_noscan(s->spanclass) ? 0 : s->elemsize);
+    struct gc_thread *t = barrier_bulk_begin(p, sc_noscan(spanclass) ? 0 : s->elemsize);
     uint64_t twice = span_mark_freed(s, idx / 64, UINT64_C(1) << (idx % 64));
     barrier_bulk_end(t);
     if (twice)
         os_fatal("%s(): double free %p", fn, p);
-    if (unlikely(sc_class_of_span_class(s->spanclass) == 0)) {
+    if (unlikely(cls == 0)) {
         AO_fetch_and_add(&heap_live, -(AO_t)s->elemsize);
         heap_enter();
+        counters_large_free(s->elemsize);
         heap_free(s);
         heap_leave();
     } else {
-        central_note_free(s);
+        cache_count_free(cls);
+        central_note_free(s, spanclass);
     }
 }
 

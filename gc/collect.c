@@ -265,6 +265,63 @@ size_t gc_read_pauses(uint64_t *ns, size_t max)
     return max;
 }
 
+/* Each finished cycle, for the statistics (gc/stats.c): pause_lock.
+ * Every pause belongs to a cycle (the gc lock is
+ * held around stop and start), so the pauses recorded since the last
+ * cycle ended are the current cycle's. */
+_Static_assert(PAUSE_HISTORY == COLLECT_CYCLE_HISTORY, "one history length");
+static struct {
+    unsigned long pauses_seen;         /* gc.npauses when the last cycle ended */
+    unsigned long cycles, forced;      /* finished; of those, asked for by gc_collect */
+    uint64_t pause_total_ns;           /* their pauses */
+    uint64_t pause_ns[PAUSE_HISTORY];  /* finished cycle n (from 0), at n % PAUSE_HISTORY */
+    uint64_t end_ns[PAUSE_HISTORY];    /* when it ended, ns since the epoch */
+    uint64_t mark_cpu_ns;              /* their gc.mark_cpu_ns */
+} history;
+
+static uint64_t unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The collector, a cycle just ended (after its last pause): into the
+ * history, with the sum of its pauses (those still in gc.pause_ns). */
+static void record_cycle(bool forced)
+{
+    uint64_t end = unix_ns(), sum = 0;
+    pthread_mutex_lock(&gc.pause_lock);
+    unsigned long first = history.pauses_seen;
+    if (gc.npauses - first > PAUSE_HISTORY)
+        first = gc.npauses - PAUSE_HISTORY;
+    for (unsigned long i = first; i < gc.npauses; i++)
+        sum += gc.pause_ns[i % PAUSE_HISTORY];
+    history.pauses_seen = gc.npauses;
+    history.pause_ns[history.cycles % PAUSE_HISTORY] = sum;
+    history.end_ns[history.cycles % PAUSE_HISTORY] = end;
+    history.pause_total_ns += sum;
+    history.mark_cpu_ns += AO_load(&gc.mark_cpu_ns);
+    history.cycles++;
+    history.forced += forced;
+    pthread_mutex_unlock(&gc.pause_lock);
+}
+
+void collect_read_stats(struct collect_stats *out)
+{
+    pthread_mutex_lock(&gc.pause_lock);
+    out->cycles = history.cycles;
+    out->forced = history.forced;
+    out->last_end_ns = history.cycles ? history.end_ns[(history.cycles - 1) % PAUSE_HISTORY] : 0;
+    out->pause_total_ns = history.pause_total_ns;
+    memcpy(out->pause_ns, history.pause_ns, sizeof out->pause_ns);
+    memcpy(out->end_ns, history.end_ns, sizeof out->end_ns);
+    out->mark_cpu_ns = history.mark_cpu_ns;
+    pthread_mutex_unlock(&gc.pause_lock);
+    out->procs = gc.procs;
+    out->goal = AO_load(&gc.goal);
+}
+
 /* Stop the world for a pause; returns the start time. With `wait_bulk`,
  * a thread stopped inside a bulk barrier makes it start again and retry
  * (barrier.c). A stop that failed (threads.c) lets go of the allocator too,
@@ -876,6 +933,7 @@ static void *collector_main(void *arg)
         pthread_mutex_unlock(&gc.req_lock);
         pthread_mutex_lock(&gc.lock);
         cycle(forced);
+        record_cycle(forced);
         pthread_mutex_unlock(&gc.lock);
         pthread_mutex_lock(&gc.req_lock);
         gc.finished++;
@@ -995,10 +1053,12 @@ static void fork_prepare(void)
     cache_lock_list();
     threads_fork_prepare();
     heap_lock();
+    pthread_mutex_lock(&gc.pause_lock); /* a leaf: readers of the statistics hold it */
 }
 
 static void fork_parent(void)
 {
+    pthread_mutex_unlock(&gc.pause_lock);
     heap_unlock();
     threads_fork_parent();
     cache_unlock_list();
@@ -1014,6 +1074,7 @@ static void fork_parent(void)
  * (each starts again on first need). */
 static void fork_child(void)
 {
+    pthread_mutex_unlock(&gc.pause_lock);
     heap_unlock();
     threads_fork_child();
     cache_unlock_list();

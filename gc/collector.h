@@ -238,4 +238,31 @@ unsigned long collect_limiter_periods(void);
  * take background credit, else scan (at least 64 KiB of work). */
 void collect_assist(size_t bytes);
 
+/* What the finished cycles measured, for gc_read_memstats (stats.c). A
+ * cycle's pause is the sum of its stops of the world; it is recorded when
+ * the cycle ends (after the last one). */
+#define COLLECT_CYCLE_HISTORY 256
+struct collect_stats {
+    uint64_t cycles;         /* finished cycles */
+    uint64_t forced;         /* of those, asked for by gc_collect */
+    uint64_t last_end_ns;    /* when the last ended, ns since the epoch; 0: none yet */
+    uint64_t pause_total_ns; /* their pauses, summed */
+    uint64_t pause_ns[COLLECT_CYCLE_HISTORY]; /* cycle n (from 0): its pause, at n % 256 */
+    uint64_t end_ns[COLLECT_CYCLE_HISTORY];   /* and when it ended (epoch ns) */
+    uint64_t mark_cpu_ns;    /* CPU time their concurrent marking took (workers, assists) */
+    unsigned procs;          /* GCPROCS */
+    uint64_t goal;           /* heap goal of the running or next cycle (heap_live bytes) */
+};
+void collect_read_stats(struct collect_stats *out);
+
+/* ---- statistics (stats.c) ---- */
+
+/* Note when the library started (gc_init): GCCPUFraction counts from it. */
+void stats_init(void);
+
+/* Go's debug.GCStats quantiles of pause[0, n): q[0] the minimum, q[i] the
+ * element at n * i / 4 in sorted order for i = 1..3, q[4] the maximum; all
+ * zero when n is 0. Pure; n <= COLLECT_CYCLE_HISTORY. */
+void stats_pause_quantiles(const uint64_t *pause, size_t n, uint64_t q[5]);
+
 #endif /* TRICOLOR_COLLECTOR_H */

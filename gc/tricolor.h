@@ -122,6 +122,111 @@ GC_API_ void gc_free_os_memory(void);
  * were written. */
 GC_API_ size_t gc_read_pauses(uint64_t *ns, size_t max);
 
+/* ---- statistics ----
+ * Go's runtime.MemStats and debug.GCStats, with Go's field names, for the
+ * fields that apply. Counts are cumulative since the program started. The
+ * allocator counts off its fast path (per thread, summed on read): a
+ * reading briefly holds up allocations that need more than a thread's
+ * cached span. At a quiescent point (no thread allocating or freeing) the
+ * identities below hold exactly; while threads run, each field is read at
+ * a slightly different moment. */
+
+#define GC_NUM_SIZE_CLASSES 68 /* entries of BySize: size classes 0 to 67 */
+#define GC_PAUSE_HISTORY    256
+
+struct gc_memstats {
+    /* Alloc: bytes of allocated heap objects, as HeapAlloc. */
+    uint64_t Alloc;
+    /* TotalAlloc: cumulative bytes allocated for heap objects (each object
+     * counts its size class's size, or its pages for objects larger than
+     * 32 KiB); never decreases. */
+    uint64_t TotalAlloc;
+    /* Sys: bytes of memory the library obtained from the OS: the committed
+     * heap (HeapSys), its page table and metadata. Sys - HeapReleased is
+     * what it holds in memory, and what a memory limit counts. */
+    uint64_t Sys;
+    /* Mallocs: cumulative count of heap objects allocated. */
+    uint64_t Mallocs;
+    /* Frees: cumulative count of heap objects freed, by the collector's
+     * sweeping or by gc_free (counted when gc_free returns). */
+    uint64_t Frees;
+    /* HeapAlloc: bytes of allocated heap objects: reachable ones, and
+     * unreachable ones not yet swept. TotalAlloc - freed bytes. */
+    uint64_t HeapAlloc;
+    /* HeapSys: bytes of heap memory obtained from the OS: the committed
+     * arenas (64 MiB each), HeapInuse + HeapIdle. Pages never touched
+     * take no memory: they count as released. */
+    uint64_t HeapSys;
+    /* HeapIdle: bytes in free page runs, HeapSys - HeapInuse; of those,
+     * HeapIdle - HeapReleased still hold memory. */
+    uint64_t HeapIdle;
+    /* HeapInuse: bytes in in-use spans (at least HeapAlloc, as spans have
+     * free slots). */
+    uint64_t HeapInuse;
+    /* HeapReleased: bytes of HeapIdle that hold no memory: free pages
+     * returned to the OS and pages never touched. */
+    uint64_t HeapReleased;
+    /* HeapObjects: allocated heap objects, Mallocs - Frees. */
+    uint64_t HeapObjects;
+    /* NextGC: the heap goal, in HeapAlloc bytes (roughly: it also counts
+     * the free slots of the spans threads hold): the next cycle aims to
+     * end by it. */
+    uint64_t NextGC;
+    /* LastGC: when the last cycle ended, ns since the Unix epoch
+     * (CLOCK_REALTIME); 0 before the first. */
+    uint64_t LastGC;
+    /* PauseTotalNs: cumulative ns of stop-the-world pauses of the cycles
+     * ended so far. */
+    uint64_t PauseTotalNs;
+    /* PauseNs: the pause of recent cycles (the sum of a cycle's stops of
+     * the world), a circular buffer: the latest cycle's is at
+     * PauseNs[(NumGC + 255) % 256]. */
+    uint64_t PauseNs[GC_PAUSE_HISTORY];
+    /* PauseEnd: when those cycles ended (ns since the epoch), indexed as
+     * PauseNs; PauseEnd[(NumGC + 255) % 256] is LastGC. */
+    uint64_t PauseEnd[GC_PAUSE_HISTORY];
+    /* NumGC: completed cycles. */
+    uint32_t NumGC;
+    /* NumForcedGC: of those, cycles gc_collect asked for. */
+    uint32_t NumForcedGC;
+    /* GCCPUFraction: the fraction of the available CPU time (GCPROCS CPUs
+     * since gc_init) spent in the collector's marking (background workers
+     * and assists) and its pauses (each counting GCPROCS CPUs), at most
+     * 1. Sweeping is not counted. */
+    double GCCPUFraction;
+    /* BySize: allocations by size class. BySize[N] counts objects of
+     * size S with BySize[N-1].Size < S <= BySize[N].Size; BySize[0] (Size
+     * 0) stays empty: objects larger than 32 KiB are not counted here. */
+    struct {
+        uint32_t Size;   /* the class's object size in bytes */
+        uint64_t Mallocs; /* cumulative objects allocated in the class */
+        uint64_t Frees;   /* cumulative objects freed in the class */
+    } BySize[GC_NUM_SIZE_CLASSES];
+};
+
+/* Fill *ms with the statistics now. */
+GC_API_ void gc_read_memstats(struct gc_memstats *ms);
+
+/* Go's debug.GCStats: the pause history of the completed cycles. */
+struct gc_gc_stats {
+    int64_t LastGC;     /* when the last cycle ended, ns since the epoch; 0: none */
+    int64_t NumGC;      /* completed cycles */
+    int64_t PauseTotal; /* ns of pauses of those cycles */
+    /* The pauses (each the sum of a cycle's stops of the world, ns) and
+     * end times (ns since the epoch) of the last NPause cycles, most recent
+     * first. */
+    uint64_t Pause[GC_PAUSE_HISTORY];
+    uint64_t PauseEnd[GC_PAUSE_HISTORY];
+    size_t NPause;      /* entries filled: NumGC, at most 256 */
+    /* Quantiles of Pause[0, NPause), as Go computes them: the minimum, the
+     * 25th, 50th and 75th percentiles (element NPause * i / 4 in sorted
+     * order) and the maximum; all zero when NPause is 0. */
+    uint64_t PauseQuantiles[5];
+};
+
+/* Fill *st with the pause history now. */
+GC_API_ void gc_read_gc_stats(struct gc_gc_stats *st);
+
 /* ---- threads ----
  * The collector must know every thread that holds heap pointers, to stop it
  * and scan its stack, registers and thread-local variables. A thread is
