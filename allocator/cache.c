@@ -93,15 +93,6 @@ static void count_from_now(struct cache *c, unsigned spanclass)
     AO_store(&c->counts.base[spanclass], s == &cache_empty_span ? 0 : span_count_allocated(s));
 }
 
-void cache_count_free(unsigned sizeclass)
-{
-    struct cache *c = cache_tls;
-    if (c)
-        add_count(&c->counts.frees[sizeclass], 1);
-    else
-        counters_freed(sizeclass);
-}
-
 /* A released cache's counts go to the shared ones (caches lock held). */
 static void fold_counts(struct cache *c)
 {

@@ -79,8 +79,18 @@ void cache_release(struct cache *c);
  * swept there); the cache stays the caller's. */
 void cache_flush(struct cache *c);
 
-/* gc_free of a small object of `sizeclass` by the calling thread. */
-void cache_count_free(unsigned sizeclass);
+/* gc_free of a small object of `sizeclass` by the calling thread: counted
+ * in its cache (the owner's store, no read-modify-write). */
+static inline void cache_count_free(unsigned sizeclass)
+{
+    struct cache *c = cache_tls;
+    if (unlikely(!c)) {
+        counters_freed(sizeclass);
+        return;
+    }
+    AO_t *n = &c->counts.frees[sizeclass];
+    AO_store(n, AO_load(n) + 1);
+}
 
 /* Add every live cache's counts to `sum` (counters.h), the slots handed out
  * from the spans they hold included: frees first, then mallocs, so that

@@ -22,6 +22,8 @@
  *
  * Freezing the allocator stops no thread: each runs on until its cached
  * span runs out, and waits in its slow path only while the sums are made.
+ * So the collector must not read statistics while it holds the allocator
+ * frozen (in a pause): it would wait for itself.
  */
 #include <stdlib.h>
 #include <string.h>
