@@ -33,7 +33,6 @@ static void init_once_body(void)
         init_errno = ENOMEM;
         return;
     }
-    stats_init();
     init_result = 0;
 }
 

@@ -133,9 +133,6 @@ static struct {
     pthread_cond_t sweeper_wake;
     bool sweeper_started;
     bool sweep_requested;
-    /* debug modes (GCDEBUG) */
-    int checkmark;             /* options_global.gccheckmark */
-    int stoptheworld;          /* options_global.gcstoptheworld */
     /* pauses: the collector thread writes, readers take pause_lock */
     pthread_mutex_t pause_lock;
     uint64_t pause_ns[PAUSE_HISTORY];
@@ -175,7 +172,7 @@ static void set_trigger_locked(void)
     bool limited = goal < pacer_percent_goal(&gc.pacer);
     AO_store(&gc.goal, goal);
     AO_store(&gc.hard_goal, limited || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
-    AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !gc.stoptheworld));
+    AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !options_global.gcstoptheworld));
     scavenge_set_targets(goal, gc.pacer.limit);
 }
 
@@ -202,7 +199,17 @@ static void revise_assist_ratio(void)
     AO_store(&gc.assist_ratio_x1024, (AO_t)((r < MAX_ASSIST_RATIO ? r : MAX_ASSIST_RATIO) * 1024));
 }
 
-/* ---- tracing (GCDEBUG gctrace, gcpacertrace) ---- */
+/* ---- tracing (GCDEBUG gctrace, gcpacertrace) and statistics ---- */
+
+/* The GC's CPU time since the library started, over all GCPROCS CPUs, as
+ * Go counts it (gctrace's %, GCCPUFraction): marking, idle marking
+ * included, assists, and every pause on every CPU. */
+static double cpu_fraction(void)
+{
+    double all = (double)gc.procs * (double)(now_ns() - gc.start_ns);
+    double used = (double)(AO_load(&gc.cpu_ns) + AO_load(&gc.idle_cpu_ns));
+    return all <= 0 ? 0 : used < all ? used / all : 1;
+}
 
 #define TRACE_LINE 512
 
@@ -237,8 +244,7 @@ static void trace_cycle_end(struct trace_cycle *t, AO_t live, AO_t marked)
     t->assist_ns = AO_load(&gc.cycle_assist_ns);
     t->bg_ns = AO_load(&gc.cycle_bg_ns);
     t->idle_ns = AO_load(&gc.cycle_idle_ns);
-    double all = (double)gc.procs * (double)(now_ns() - gc.start_ns);
-    t->cpu_percent = (unsigned)(100 * (double)(AO_load(&gc.cpu_ns) + AO_load(&gc.idle_cpu_ns)) / all);
+    t->cpu_percent = (unsigned)(100 * cpu_fraction());
     char line[TRACE_LINE];
     emit(line, trace_gc_line(line, sizeof line, t));
 }
@@ -276,7 +282,6 @@ static struct {
     uint64_t pause_total_ns;           /* their pauses */
     uint64_t pause_ns[PAUSE_HISTORY];  /* finished cycle n (from 0), at n % PAUSE_HISTORY */
     uint64_t end_ns[PAUSE_HISTORY];    /* when it ended, ns since the epoch */
-    uint64_t mark_cpu_ns;              /* their gc.mark_cpu_ns */
 } history;
 
 static uint64_t unix_ns(void)
@@ -301,7 +306,6 @@ static void record_cycle(bool forced)
     history.pause_ns[history.cycles % PAUSE_HISTORY] = sum;
     history.end_ns[history.cycles % PAUSE_HISTORY] = end;
     history.pause_total_ns += sum;
-    history.mark_cpu_ns += AO_load(&gc.mark_cpu_ns);
     history.cycles++;
     history.forced += forced;
     pthread_mutex_unlock(&gc.pause_lock);
@@ -316,8 +320,8 @@ void collect_read_stats(struct collect_stats *out)
     out->pause_total_ns = history.pause_total_ns;
     memcpy(out->pause_ns, history.pause_ns, sizeof out->pause_ns);
     memcpy(out->end_ns, history.end_ns, sizeof out->end_ns);
-    out->mark_cpu_ns = history.mark_cpu_ns;
     pthread_mutex_unlock(&gc.pause_lock);
+    out->cpu_fraction = cpu_fraction();
     out->procs = gc.procs;
     out->goal = AO_load(&gc.goal);
 }
@@ -513,7 +517,7 @@ static void snapshot(void *arg)
     mark_reset();
     snap.n = 0;
     marker_begin(&cs->m);
-    cs->m.record = gc.checkmark ? record_root : NULL;
+    cs->m.record = options_global.gccheckmark ? record_root : NULL;
     root_marker = &cs->m;
     cache_premark_all(grey_object);
     size_t before = cs->m.scanned;
@@ -523,7 +527,7 @@ static void snapshot(void *arg)
     gc.globals_scan = cs->m.scanned - before - gc.stack_scan;
     cs->m.record = NULL;
     AO_store(&heap_marking, 1);
-    barrier_set(!gc.stoptheworld, AO_load(&gc.cycles) + 1);
+    barrier_set(!options_global.gcstoptheworld, AO_load(&gc.cycles) + 1);
     AO_store(&gc.assist_ratio_x1024, 0); /* revised once the world runs */
     AO_store(&gc.bg_credit, 0);
     AO_store(&gc.mark_cpu_ns, 0);
@@ -791,7 +795,7 @@ static void pace(struct cycle_state *cs)
     pthread_mutex_lock(&gc.pacer_lock);
     t.expected = pacer_expected_scan(&gc.pacer);
     t.cons_mark = pacer_cons_mark(&gc.pacer);
-    if (!gc.stoptheworld && mark_ns > 0)
+    if (!options_global.gcstoptheworld && mark_ns > 0)
         pacer_record(&gc.pacer, &s);
     gc.pacer.marked = cs->marked;
     gc.pacer.heap_scan = t.heap_work;
@@ -808,7 +812,7 @@ static void pace(struct cycle_state *cs)
 static void flip(struct cycle_state *cs)
 {
     AO_t marked = mark_marked_bytes(), scanned = mark_scanned_bytes(); /* checkmark adds */
-    if (gc.checkmark)
+    if (options_global.gccheckmark)
         checkmark();
     barrier_set(false, AO_load(&barrier_cycle));
     AO_store(&heap_marking, 0);
@@ -827,7 +831,7 @@ static void flip(struct cycle_state *cs)
 /* (2) and (3) until termination holds. */
 static void mark_and_terminate(struct cycle_state *cs)
 {
-    if (gc.stoptheworld) {
+    if (options_global.gcstoptheworld) {
         while (!mark_drain(&cs->m, ~(size_t)0))
             ;
         marker_end(&cs->m);
@@ -846,12 +850,12 @@ static void mark_and_terminate(struct cycle_state *cs)
         concurrent_mark(cs);
         cs->t0 = stop(true);
     }
-    if (!gc.stoptheworld)
+    if (!options_global.gcstoptheworld)
         cs->trace.mark_ns = cs->t0 - gc.mark_start_ns;
     flip(cs);
-    if (gc.stoptheworld > 1)
+    if (options_global.gcstoptheworld > 1)
         sweep_all_stopped();
-    *(gc.stoptheworld ? &cs->trace.stw1_ns : &cs->trace.stw3_ns) = start(cs->t0);
+    *(options_global.gcstoptheworld ? &cs->trace.stw1_ns : &cs->trace.stw3_ns) = start(cs->t0);
     pace(cs);
 }
 
@@ -869,7 +873,7 @@ static void cycle(bool forced)
     struct cycle_state cs = {.trace = {.n = gc.cycles + 1, .forced = forced, .procs = gc.procs}};
     cs.trace.at_ns = now_ns() - gc.start_ns;
     sweep_all(); /* (1), the part that needs no stop */
-    if (gc.checkmark) {
+    if (options_global.gccheckmark) {
         roots_with_objects_locked(snapshot_to_flip, &cs);
     } else {
         roots_with_objects_locked(snapshot, &cs);
@@ -1119,8 +1123,6 @@ int collect_init(void)
 {
     gc.pacer.percent = options_global.percent;
     gc.pacer.limit = options_global.memlimit;
-    gc.checkmark = options_global.gccheckmark;
-    gc.stoptheworld = options_global.gcstoptheworld;
     span_clobber_free = options_global.clobberfree;
     plan_workers();
     gc.start_ns = now_ns();

@@ -249,16 +249,13 @@ struct collect_stats {
     uint64_t pause_total_ns; /* their pauses, summed */
     uint64_t pause_ns[COLLECT_CYCLE_HISTORY]; /* cycle n (from 0): its pause, at n % 256 */
     uint64_t end_ns[COLLECT_CYCLE_HISTORY];   /* and when it ended (epoch ns) */
-    uint64_t mark_cpu_ns;    /* CPU time their concurrent marking took (workers, assists) */
+    double cpu_fraction;     /* GC CPU since start, of all GCPROCS CPUs (as gctrace) */
     unsigned procs;          /* GCPROCS */
     uint64_t goal;           /* heap goal of the running or next cycle (heap_live bytes) */
 };
 void collect_read_stats(struct collect_stats *out);
 
 /* ---- statistics (stats.c) ---- */
-
-/* Note when the library started (gc_init): GCCPUFraction counts from it. */
-void stats_init(void);
 
 /* Go's debug.GCStats quantiles of pause[0, n): q[0] the minimum, q[i] the
  * element at n * i / 4 in sorted order for i = 1..3, q[4] the maximum; all

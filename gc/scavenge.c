@@ -18,7 +18,7 @@
  * How fast. Against the goal it works in the background at about
  * 1/SHARE_DIVISOR of one CPU: after each chunk it sleeps (SHARE_DIVISOR −
  * 1) times the CPU time the chunk took. Over the limit's target it is eager:
- * bigger chunks, no sleep. It waits, without timeout, while nothing is
+ * no sleep between chunks. It waits, without timeout, while nothing is
  * over a target; the collector wakes it when targets change (each cycle,
  * gc_set_memory_limit, gc_set_percent). Work that waits for the sweep to
  * free pages polls every POLL_MS.
@@ -47,8 +47,7 @@
 #define RETAIN_PERCENT 10   /* retained heap at most this much over the goal */
 #define LIMIT_PERMILLE 950  /* with a limit: what it counts at most 95% of it */
 #define SHARE_DIVISOR  100  /* background work: 1% of one CPU */
-#define BG_PAGES       512  /* pages per background chunk (4 MiB) */
-#define EAGER_PAGES    512  /* pages per eager chunk (4 MiB) */
+#define CHUNK_PAGES    512  /* pages returned at a time (4 MiB) */
 #define POLL_MS        10   /* work waiting for the sweep looks again this often, */
 #define POLL_COUNT     100  /* this many times after each wakeup */
 #define PAGE           ((size_t)SC_PAGE_SIZE)
@@ -168,7 +167,7 @@ static void *scavenger_main(void *arg)
     for (;;) {
         bool eager;
         uint64_t work = wait_for_work(&eager);
-        size_t pages = eager ? EAGER_PAGES : BG_PAGES;
+        size_t pages = CHUNK_PAGES;
         if (work / PAGE < pages)
             pages = work / PAGE;
         uint64_t t = cpu_ns();
@@ -213,7 +212,7 @@ void scavenge_start(void)
 size_t scavenge_all(void)
 {
     size_t total = 0;
-    for (size_t bytes; (bytes = return_chunk(EAGER_PAGES, OS_RETURN_NOW)) != 0;)
+    for (size_t bytes; (bytes = return_chunk(CHUNK_PAGES, OS_RETURN_NOW)) != 0;)
         total += bytes;
     return total;
 }

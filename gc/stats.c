@@ -27,7 +27,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../allocator/cache.h"
 #include "../allocator/counters.h"
@@ -40,20 +39,6 @@ _Static_assert(GC_NUM_SIZE_CLASSES == SC_NUM_CLASSES, "BySize has an entry per s
 _Static_assert(GC_PAUSE_HISTORY == COLLECT_CYCLE_HISTORY, "one pause history length");
 
 #define NQUANTILES 5
-
-static uint64_t start_ns; /* set once by gc_init */
-
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void stats_init(void)
-{
-    start_ns = monotonic_ns();
-}
 
 /* ---- gc_read_memstats ---- */
 
@@ -104,17 +89,6 @@ static void fill_pages(struct gc_memstats *ms, const struct heap_view *v)
     ms->HeapReleased = (v->pages.committed - v->pages.touched) + v->pages.released;
 }
 
-/* Marking CPU, plus each pause counted on every one of the GCPROCS CPUs,
- * over GCPROCS CPUs since gc_init. */
-static double cpu_fraction(const struct collect_stats *cs)
-{
-    double elapsed = (double)(monotonic_ns() - start_ns) * cs->procs;
-    double used = (double)cs->mark_cpu_ns + (double)cs->pause_total_ns * cs->procs;
-    if (elapsed <= 0)
-        return 0;
-    return used < elapsed ? used / elapsed : 1;
-}
-
 static void fill_cycles(struct gc_memstats *ms, const struct collect_stats *cs)
 {
     ms->NextGC = cs->goal;
@@ -124,7 +98,7 @@ static void fill_cycles(struct gc_memstats *ms, const struct collect_stats *cs)
     memcpy(ms->PauseEnd, cs->end_ns, sizeof ms->PauseEnd);
     ms->NumGC = (uint32_t)cs->cycles;
     ms->NumForcedGC = (uint32_t)cs->forced;
-    ms->GCCPUFraction = cpu_fraction(cs);
+    ms->GCCPUFraction = cs->cpu_fraction;
 }
 
 void gc_read_memstats(struct gc_memstats *ms)

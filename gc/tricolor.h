@@ -190,9 +190,10 @@ struct gc_memstats {
     /* NumForcedGC: of those, cycles gc_collect asked for. */
     uint32_t NumForcedGC;
     /* GCCPUFraction: the fraction of the available CPU time (GCPROCS CPUs
-     * since gc_init) spent in the collector's marking (background workers
-     * and assists) and its pauses (each counting GCPROCS CPUs), at most
-     * 1. Sweeping is not counted. */
+     * since gc_init) spent in the collector's marking (background workers,
+     * marking on idle CPUs, assists) and its pauses (each counting GCPROCS
+     * CPUs), at most 1; the same figure as gctrace's %. Sweeping is not
+     * counted. */
     double GCCPUFraction;
     /* BySize: allocations by size class. BySize[N] counts objects of
      * size S with BySize[N-1].Size < S <= BySize[N].Size; BySize[0] (Size

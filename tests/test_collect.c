@@ -1336,51 +1336,43 @@ END_TEST
 
 /* ---- the suite ---- */
 
-static TCase *tcase(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("collect");
-    TCase *tc = tcase(s, "reclaim");
+    TCase *tc = test_tcase(s, "reclaim", TIMEOUT);
     tcase_add_test(tc, allocating_20x_live_stays_near_live);
     tcase_add_loop_test(tc, collect_reclaims_dropped_objects, 0, (int)NELEMS(reclaim_cases));
 
-    tc = tcase(s, "deep");
+    tc = test_tcase(s, "deep", TIMEOUT);
     tcase_add_test(tc, long_list_survives);
     tcase_add_test(tc, deep_tree_survives);
     tcase_add_test(tc, huge_pointer_array_survives);
 
-    tc = tcase(s, "threads");
+    tc = test_tcase(s, "threads", TIMEOUT);
     tcase_add_test(tc, fresh_small_objects_survive_cycles);
     tcase_add_test(tc, fresh_large_objects_survive_cycles);
     tcase_add_test(tc, sixteen_mutators_and_collections);
 
-    tc = tcase(s, "fork");
+    tc = test_tcase(s, "fork", TIMEOUT);
     tcase_add_test(tc, fork_while_threads_allocate);
 
-    tc = tcase(s, "realloc");
+    tc = test_tcase(s, "realloc", TIMEOUT);
     tcase_add_test(tc, realloc_chains_under_collection);
 
-    tc = tcase(s, "percent");
+    tc = test_tcase(s, "percent", TIMEOUT);
     tcase_add_test(tc, set_percent_switches_automatic_cycles);
     tcase_add_loop_test(tc, gcpercent_from_environment, 0, (int)NELEMS(env_cases));
     tcase_add_test(tc, gcpercent_lower_collects_more);
-    tc = tcase(s, "limit");
+    tc = test_tcase(s, "limit", TIMEOUT);
     tcase_add_test(tc, memory_limit_setting);
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
     tcase_add_test(tc, a_cycle_at_least_every_period);
     tcase_add_test(tc, limit_below_live_does_not_freeze);
 
-    tc = tcase(s, "clobber");
+    tc = test_tcase(s, "clobber", TIMEOUT);
     tcase_add_test(tc, clobberfree_marks_what_the_collector_freed);
 
-    tc = tcase(s, "scavenge");
+    tc = test_tcase(s, "scavenge", TIMEOUT);
     tcase_add_test(tc, free_os_memory_drops_rss_at_once);
     tcase_add_test(tc, scavenger_returns_memory_after_live_drops);
     return s;

@@ -764,38 +764,30 @@ END_TEST
 
 /* ---- the suite ---- */
 
-static TCase *tcase(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("stats");
-    TCase *tc = tcase(s, "identities");
+    TCase *tc = test_tcase(s, "identities", TIMEOUT);
     tcase_add_test(tc, identities_at_a_quiescent_point);
 
-    tc = tcase(s, "cycles");
+    tc = test_tcase(s, "cycles", TIMEOUT);
     tcase_add_test(tc, gc_collect_counts_one_forced_cycle);
     tcase_add_test(tc, automatic_cycles_are_not_forced);
 
-    tc = tcase(s, "exact");
+    tc = test_tcase(s, "exact", TIMEOUT);
     tcase_add_loop_test(tc, a_class_counts_exactly, 0, (int)NELEMS(class_cases));
     tcase_add_test(tc, large_objects_count_by_pages);
     tcase_add_test(tc, gc_free_counts_at_once);
     tcase_add_test(tc, gc_realloc_counts_a_malloc_and_a_free);
 
-    tc = tcase(s, "threads");
+    tc = test_tcase(s, "threads", TIMEOUT);
     tcase_add_test(tc, eight_threads_sum_exactly);
 
-    tc = tcase(s, "quantiles");
+    tc = test_tcase(s, "quantiles", TIMEOUT);
     tcase_add_loop_test(tc, quantiles_by_table, 0, (int)NELEMS(quantile_cases));
     tcase_add_test(tc, quantiles_of_a_full_history_are_ordered);
 
-    tc = tcase(s, "concurrent");
+    tc = test_tcase(s, "concurrent", TIMEOUT);
     tcase_add_test(tc, reading_while_eight_threads_allocate);
     if (!TSAN_BUILD) /* it starts no thread in the child of a multi-threaded fork */
         tcase_add_test(tc, fork_while_a_thread_reads);

@@ -144,6 +144,15 @@ static inline int spawn_self(const char *argv1, const char *argv2, const char *g
     return status;
 }
 
+/* A new test case of `s` named `name`, each test allowed `timeout` seconds. */
+static inline TCase *test_tcase(Suite *s, const char *name, int timeout)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 /* Run a suite; the exit status of a test binary. */
 static inline int test_run(Suite *suite)
 {

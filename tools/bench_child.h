@@ -110,8 +110,26 @@ static int reap(pid_t pid, const char *name)
     return -1;
 }
 
-/* Run variant `k` on `arg` in a child; 0 with `*r` filled, or -1 when it failed. */
-static int run_variant(const struct bench *b, unsigned k, const void *arg, struct result *r)
+/* Read up to `size` bytes from `fd` (the child's report); returns how many came. */
+static ssize_t read_all(int fd, void *buf, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, (char *)buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Fork a child running `child(ctx, fd)` (which never returns) and read its `size`-byte
+ * report from the pipe `fd` into `out`: 0, or -1 when the child named `name` failed or
+ * reported short. */
+static int run_child(void (*child)(const void *ctx, int fd), const void *ctx, const char *name,
+                     void *out, size_t size)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -122,15 +140,32 @@ static int run_variant(const struct bench *b, unsigned k, const void *arg, struc
         die("cannot fork");
     if (pid == 0) {
         close(fds[0]);
-        child_main(b, k, arg, fds[1]);
+        child(ctx, fds[1]);
     }
     close(fds[1]);
-    ssize_t got;
-    while ((got = read(fds[0], r, sizeof *r)) < 0 && errno == EINTR)
-        continue;
+    ssize_t got = read_all(fds[0], out, size);
     close(fds[0]);
-    int failed = reap(pid, b->name(k));
-    return failed || got != (ssize_t)sizeof *r ? -1 : 0;
+    int failed = reap(pid, name);
+    return failed || got != (ssize_t)size ? -1 : 0;
+}
+
+struct variant_run {
+    const struct bench *b;
+    unsigned k;
+    const void *arg;
+};
+
+static void variant_child(const void *ctx, int fd)
+{
+    const struct variant_run *v = ctx;
+    child_main(v->b, v->k, v->arg, fd);
+}
+
+/* Run variant `k` on `arg` in a child; 0 with `*r` filled, or -1 when it failed. */
+static int run_variant(const struct bench *b, unsigned k, const void *arg, struct result *r)
+{
+    struct variant_run v = {b, k, arg};
+    return run_child(variant_child, &v, b->name(k), r, sizeof *r);
 }
 
 /* The fastest of `repeats` runs on `arg` of each selected variant, variants interleaved;

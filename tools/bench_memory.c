@@ -597,39 +597,22 @@ static __attribute__((noreturn)) void exec_run(const struct options *o, unsigned
     _exit(127);
 }
 
-static ssize_t read_all(int fd, void *buf, size_t size)
+struct memory_run {
+    const struct options *o;
+    unsigned k;
+};
+
+static void memory_child(const void *ctx, int fd)
 {
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, (char *)buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    const struct memory_run *r = ctx;
+    exec_run(r->o, r->k, fd);
 }
 
 /* Run `k` once; 0 with `*out` filled, or -1 when it failed. */
 static int run_once(const struct options *o, unsigned k, struct outcome *out)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        die("cannot create a pipe");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("cannot fork");
-    if (pid == 0) {
-        close(fds[0]);
-        exec_run(o, k, fds[1]);
-    }
-    close(fds[1]);
-    ssize_t got = read_all(fds[0], out, sizeof *out);
-    close(fds[0]);
-    int failed = reap(pid, runs[k].name);
-    return failed || got != (ssize_t)sizeof *out ? -1 : 0;
+    struct memory_run r = {o, k};
+    return run_child(memory_child, &r, runs[k].name, out, sizeof *out);
 }
 
 /* ---- measuring ---- */
