@@ -26,13 +26,18 @@ AO_t heap_trigger = ~(AO_t)0;
 AO_t heap_used;
 AO_t *heap_spans;
 
+/* Free runs by size. */
+struct run_index {
+    struct span_list small[HEAP_SMALL_RUN_PAGES];  /* runs of exactly i pages */
+    uint64_t nonempty[HEAP_SMALL_RUN_PAGES / 64]; /* bit i: small[i] nonempty */
+    struct span_list large;                       /* runs of >= HEAP_SMALL_RUN_PAGES */
+};
+
 static struct {
     pthread_mutex_t lock;
-    size_t reserved;                                 /* immutable after init */
-    struct span_list small_runs[HEAP_SMALL_RUN_PAGES]; /* runs of exactly i pages */
-    uint64_t small_nonempty[HEAP_SMALL_RUN_PAGES / 64]; /* bit i: small_runs[i] nonempty */
-    struct span_list large_runs;                     /* runs of >= HEAP_SMALL_RUN_PAGES */
-    struct span_list large;                          /* in-use large spans */
+    size_t reserved;             /* immutable after init */
+    struct run_index runs[2];    /* [free_unbacked]: by whether the first page has memory */
+    struct span_list large;      /* in-use large spans */
     unsigned world; /* the world lock (heap.h): readers, plus WORLD_FROZEN; futex word */
     struct span *span_pool;                          /* dead span structs, linked by next */
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
@@ -267,7 +272,17 @@ static struct span *table_get(size_t page)
     return (struct span *)heap_spans[page];
 }
 
-/* ---- free runs ---- */
+/* ---- free runs ----
+ * Two indexes, by whether a run's first page is backed by memory (touched,
+ * and not returned to the OS since): a span is carved from the first
+ * pages of its run, and best fit looks among the backed runs first. Pages
+ * just returned are not taken back while backed ones will do: the program
+ * would pay a fault per page and grow again, and the scavenger would
+ * return them again. A run keeps its index while free: only carving
+ * raises an arena's zeroed base, and a run whose first page lies above
+ * the base holds the rest of its arena. */
+
+static bool page_unbacked(size_t page);
 
 static void run_insert(struct span *r)
 {
@@ -275,11 +290,13 @@ static void run_insert(struct span *r)
     size_t first = page_of(r->start);
     table_set(first, 1, r);
     table_set(first + r->npages - 1, 1, r);
+    r->free_unbacked = page_unbacked(first);
+    struct run_index *x = &heap.runs[r->free_unbacked];
     if (r->npages < HEAP_SMALL_RUN_PAGES) {
-        span_list_push(&heap.small_runs[r->npages], r);
-        heap.small_nonempty[r->npages / 64] |= UINT64_C(1) << (r->npages % 64);
+        span_list_push(&x->small[r->npages], r);
+        x->nonempty[r->npages / 64] |= UINT64_C(1) << (r->npages % 64);
     } else {
-        span_list_push(&heap.large_runs, r);
+        span_list_push(&x->large, r);
     }
     heap.pages_free += r->npages;
 }
@@ -288,13 +305,14 @@ static void run_insert(struct span *r)
  * whoever removes it decides what its pages become. */
 static void run_remove(struct span *r)
 {
+    struct run_index *x = &heap.runs[r->free_unbacked];
     if (r->npages < HEAP_SMALL_RUN_PAGES) {
-        struct span_list *l = &heap.small_runs[r->npages];
+        struct span_list *l = &x->small[r->npages];
         span_list_remove(l, r);
         if (!l->first)
-            heap.small_nonempty[r->npages / 64] &= ~(UINT64_C(1) << (r->npages % 64));
+            x->nonempty[r->npages / 64] &= ~(UINT64_C(1) << (r->npages % 64));
     } else {
-        span_list_remove(&heap.large_runs, r);
+        span_list_remove(&x->large, r);
     }
     size_t first = page_of(r->start);
     table_set(first, 1, NULL);
@@ -302,10 +320,10 @@ static void run_remove(struct span *r)
     heap.pages_free -= r->npages;
 }
 
-static struct span *best_large_run(size_t npages)
+static struct span *best_large_run(const struct run_index *x, size_t npages)
 {
     struct span *best = NULL;
-    for (struct span *r = heap.large_runs.first; r; r = r->next) {
+    for (struct span *r = x->large.first; r; r = r->next) {
         if (r->npages < npages)
             continue;
         if (!best || r->npages < best->npages ||
@@ -315,15 +333,23 @@ static struct span *best_large_run(size_t npages)
     return best;
 }
 
-/* Best fit: the smallest free run of at least npages pages. */
-static struct span *run_find(size_t npages)
+/* Best fit in one index: its smallest run of at least npages pages. */
+static struct span *best_run(const struct run_index *x, size_t npages)
 {
     for (size_t i = npages; i < HEAP_SMALL_RUN_PAGES; i = (i | 63) + 1) {
-        uint64_t bits = heap.small_nonempty[i / 64] & (~UINT64_C(0) << (i % 64));
+        uint64_t bits = x->nonempty[i / 64] & (~UINT64_C(0) << (i % 64));
         if (bits)
-            return heap.small_runs[(i & ~(size_t)63) + (size_t)__builtin_ctzll(bits)].first;
+            return x->small[(i & ~(size_t)63) + (size_t)__builtin_ctzll(bits)].first;
     }
-    return best_large_run(npages);
+    return best_large_run(x, npages);
+}
+
+/* The run to carve npages from: best fit among the runs that start
+ * backed, else among the others. */
+static struct span *run_find(size_t npages)
+{
+    struct span *r = best_run(&heap.runs[0], npages);
+    return r ? r : best_run(&heap.runs[1], npages);
 }
 
 /* The free run whose last page is just below `start`, or NULL. */
@@ -397,6 +423,13 @@ static size_t released_change(size_t first, size_t n, bool set)
 static bool page_released(size_t page)
 {
     return heap.released[page / HEAP_ARENA_PAGES][page % HEAP_ARENA_PAGES / 64] >> (page % 64) & 1;
+}
+
+/* Returned, or never handed out (at or above its arena's zeroed base). */
+static bool page_unbacked(size_t page)
+{
+    return page % HEAP_ARENA_PAGES >= heap.zeroed_base[page / HEAP_ARENA_PAGES] ||
+           page_released(page);
 }
 
 /* Commit enough arenas at the top of the heap for a run of npages. */
@@ -600,10 +633,13 @@ static struct span *run_to_release(size_t *top)
 {
     if (heap.pages_touched - heap.pages_in_use - heap.pages_released <= heap.pages_releasing)
         return NULL; /* every free page touched is returned, or being returned */
-    struct span *best = best_in_list(&heap.large_runs, NULL, top);
+    struct span *best = NULL;
+    for (int k = 0; k < 2; k++)
+        best = best_in_list(&heap.runs[k].large, best, top);
     for (size_t i = HEAP_SMALL_RUN_PAGES; !best && i-- > 1;)
-        if (heap.small_nonempty[i / 64] >> (i % 64) & 1)
-            best = best_in_list(&heap.small_runs[i], best, top);
+        for (int k = 0; k < 2; k++)
+            if (heap.runs[k].nonempty[i / 64] >> (i % 64) & 1)
+                best = best_in_list(&heap.runs[k].small[i], best, top);
     return best;
 }
 
@@ -691,9 +727,12 @@ void heap_read_stats(struct heap_stats *st)
     st->free = (heap.pages_free + heap.pages_releasing) * PAGE;
     st->touched = heap.pages_touched * PAGE;
     st->released = heap.pages_released * PAGE;
-    st->free_runs = heap.large_runs.count;
-    for (size_t i = 0; i < HEAP_SMALL_RUN_PAGES; i++)
-        st->free_runs += heap.small_runs[i].count;
+    st->free_runs = 0;
+    for (int k = 0; k < 2; k++) {
+        st->free_runs += heap.runs[k].large.count;
+        for (size_t i = 0; i < HEAP_SMALL_RUN_PAGES; i++)
+            st->free_runs += heap.runs[k].small[i].count;
+    }
     st->spans = heap.spans_in_use;
     heap_unlock();
 }
@@ -712,7 +751,7 @@ static size_t check_span_at(size_t page, bool *prev_free, size_t *in_use, size_t
         return 0;
     unsigned state = (unsigned)AO_load(&s->state);
     bool is_free = state == SPAN_FREE, unused = is_free || state == SPAN_RELEASING;
-    if (is_free && *prev_free)
+    if (is_free && (*prev_free || s->free_unbacked != page_unbacked(page)))
         return 0;
     for (size_t i = page + 1; i < last; i++)
         if (table_get(i) != (unused ? NULL : s))

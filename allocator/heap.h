@@ -21,7 +21,9 @@
  * Free pages once used stay backed by memory until the scavenger returns
  * them to the OS (heap_release); a per-page bit records which are
  * returned, and a page handed out again loses it. Invariant: only free
- * pages that were touched are ever returned.
+ * pages that were touched are ever returned. Best fit looks first among
+ * the runs whose first page is backed, so that pages returned or never
+ * touched are taken only when no backed run will do.
  *
  * Locking: one mutex, the heap lock, guards free runs, the table's writes,
  * span and bitmap pools and the counters. Lock order: a central lock may be

@@ -82,6 +82,7 @@ struct span {
     AO_t *check_bits;     /* nwords; the checkmark pass sets (world stopped), clears */
     AO_t state;           /* enum span_state; heap lock writes, anyone loads */
     uint8_t needzero;     /* pages may hold old data (set by the heap at carving) */
+    uint8_t free_unbacked; /* a free run: its first page has no memory (heap lock) */
     AO_t unzeroed;        /* large: 1 until its allocator cleared it; markers skip it */
     /* --- owner fields (see Ownership) --- */
     uint64_t alloc_cache __attribute__((aligned(OS_CACHE_LINE))); /* free slots of word

@@ -535,6 +535,36 @@ START_TEST(test_released_pages_handed_out_again)
 }
 END_TEST
 
+/* Best fit prefers backed pages: with a backed run of 140 pages and a
+ * returned run of exactly 130, a 130-page span is cut from the backed
+ * one, and nothing returned is taken back. The fresh heap puts the spans
+ * one after another; b and d keep the free runs apart, and the scavenger
+ * takes the run with the highest page first. */
+START_TEST(test_backed_run_preferred)
+{
+    struct span *a = span_alloc(140), *b = span_alloc(8), *c = span_alloc(130);
+    struct span *d = span_alloc(8);
+    ck_assert_uint_eq(c->start, a->start + 148 * PAGE);
+    uintptr_t a_start = a->start, c_start = c->start;
+    memset((void *)c_start, 0xab, 130 * PAGE);
+    span_free(a);
+    span_free(c);
+    size_t before = stats().released;
+    ck_assert_uint_eq(heap_release(130, OS_RETURN_NOW), 130);
+    ck_assert(all_zero((void *)c_start, 130 * PAGE));
+    struct span *e = span_alloc(130);
+    ck_assert_uint_eq(e->start, a_start);
+    ck_assert_uint_eq(stats().released, before + 130 * PAGE);
+    struct span *f = span_alloc(130); /* no backed run that large left */
+    ck_assert_uint_eq(f->start, c_start);
+    ck_assert_uint_eq(stats().released, before);
+    span_free(b);
+    span_free(d);
+    span_free(e);
+    span_free(f);
+}
+END_TEST
+
 /* Freed, dirty pages handed out again are zeroed again. The fresh heap
  * puts the second object where the first one was. */
 START_TEST(test_large_object_reused_zeroed)
@@ -698,6 +728,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(release, test_release_every_touched_free_page, 0, 2);
     tcase_add_test(release, test_release_highest_first_in_chunks);
     tcase_add_test(release, test_released_pages_handed_out_again);
+    tcase_add_test(release, test_backed_run_preferred);
     suite_add_tcase(s, release);
 
     TCase *large = tcase_create("large");
