@@ -14,11 +14,13 @@ static struct {
     AO_t large_alloc_bytes;
     AO_t frees[SC_NUM_CLASSES] __attribute__((aligned(OS_CACHE_LINE)));
     AO_t large_free_bytes;
+    AO_t swept_bytes;
 } counts;
 
 void counters_swept(unsigned sizeclass, unsigned n)
 {
     AO_fetch_and_add(&counts.frees[sizeclass], n);
+    AO_fetch_and_add(&counts.swept_bytes, (AO_t)n * sc_class_size[sizeclass]);
 }
 
 void counters_large_alloc(size_t bytes)
@@ -31,6 +33,17 @@ void counters_large_free(size_t bytes)
 {
     AO_fetch_and_add1(&counts.frees[0]);
     AO_fetch_and_add(&counts.large_free_bytes, bytes);
+}
+
+void counters_large_swept(size_t bytes)
+{
+    counters_large_free(bytes);
+    AO_fetch_and_add(&counts.swept_bytes, bytes);
+}
+
+uint64_t counters_swept_bytes(void)
+{
+    return AO_load(&counts.swept_bytes);
 }
 
 void counters_freed(unsigned sizeclass)

@@ -46,10 +46,16 @@ struct alloc_counts {
 /* A sweep freed `n` objects of `sizeclass` (any thread). */
 void counters_swept(unsigned sizeclass, unsigned n);
 
-/* A large object of `bytes` (its span's size) was made, or freed (any
- * thread, allocator entered: a frozen reader sees each with its span). */
+/* A large object of `bytes` (its span's size) was made, or freed by
+ * gc_free, or by a sweep (any thread, allocator entered: a frozen reader
+ * sees each with its span). */
 void counters_large_alloc(size_t bytes);
 void counters_large_free(size_t bytes);
+void counters_large_swept(size_t bytes);
+
+/* Bytes of the objects sweeps freed since the start (slot or span sizes),
+ * read without a freeze: the collector's measure of sweeping progress. */
+uint64_t counters_swept_bytes(void);
 
 /* gc_free of a small object by a thread without a cache. */
 void counters_freed(unsigned sizeclass);

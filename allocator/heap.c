@@ -553,7 +553,7 @@ size_t heap_sweep_large(void)
             freed += s->elemsize;
             if (span_clobber_free)
                 span_clobber((void *)s->start, s->elemsize); /* zeroed when handed out again */
-            counters_large_free(s->elemsize);
+            counters_large_swept(s->elemsize);
             free_locked(s);
             continue;
         }

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "../allocator/central.h"
+#include "../allocator/counters.h"
 #include "../allocator/heap.h"
 #include "collector.h"
 #include "options.h"
@@ -91,6 +92,9 @@ static struct {
     AO_t hard_goal;            /* past it, assists wait for the workers */
     AO_t cycles;               /* completed cycles */
     AO_t live_at_start;        /* heap_live when (1) stopped the world */
+    AO_t triggered;            /* heap_live at the trigger, or at (1) if lower */
+    AO_t garbage;              /* at the last flip: bytes heap_live dropped, not yet swept */
+    AO_t swept_at_flip;        /* counters_swept_bytes() at the last flip */
     AO_t assist_ratio_x1024;   /* scan bytes owed per allocated byte, fixed point */
     /* pacing */
     pthread_mutex_t pacer_lock;
@@ -159,6 +163,17 @@ static uint64_t now_ns(void)
 
 /* ---- pacing ---- */
 
+/* Bytes of the objects the last cycle found dead that sweeping has not
+ * freed yet. The flip drops them from heap_live at once, but they hold
+ * their pages until swept: without them, the memory limit would count
+ * them as memory outside the heap, and set the goal too low by as much. */
+static uint64_t unswept_garbage(void)
+{
+    uint64_t swept = counters_swept_bytes() - AO_load(&gc.swept_at_flip);
+    AO_t garbage = AO_load(&gc.garbage);
+    return garbage > swept ? garbage - swept : 0;
+}
+
 /* Goal and trigger from what the pacer knows (pacer.h), and the
  * scavenger's targets; pacer_lock held. With a memory limit, the goal
  * needs scavenge_memory_now: never while a thread may be stopped inside
@@ -166,8 +181,10 @@ static uint64_t now_ns(void)
 static void set_trigger_locked(void)
 {
     struct pacer_memory mem = {0, 0, 0};
-    if (gc.pacer.limit != PACER_NO_LIMIT)
+    if (gc.pacer.limit != PACER_NO_LIMIT) {
         mem = scavenge_memory_now();
+        mem.heap_live += unswept_garbage();
+    }
     uint64_t goal = pacer_goal(&gc.pacer, &mem);
     bool limited = goal < pacer_percent_goal(&gc.pacer);
     AO_store(&gc.goal, goal);
@@ -193,8 +210,8 @@ static void revise_assist_ratio(void)
 {
     AO_t live = AO_load(&heap_live);
     pthread_mutex_lock(&gc.pacer_lock);
-    double r = pacer_assist_ratio(&gc.pacer, AO_load(&gc.goal), live, mark_scanned_bytes(),
-                                  live + gc.stack_scan + gc.globals_scan);
+    double r = pacer_assist_ratio(&gc.pacer, AO_load(&gc.goal), AO_load(&gc.triggered), live,
+                                  mark_scanned_bytes(), live + gc.stack_scan + gc.globals_scan);
     pthread_mutex_unlock(&gc.pacer_lock);
     AO_store(&gc.assist_ratio_x1024, (AO_t)((r < MAX_ASSIST_RATIO ? r : MAX_ASSIST_RATIO) * 1024));
 }
@@ -503,7 +520,6 @@ struct cycle_state {
     struct marker m;  /* the collector thread's marker */
     uint64_t t0;      /* start of the pause in progress */
     AO_t marked, scanned, live; /* measured at the flip, for the pacer */
-    AO_t triggered;   /* heap_live at the trigger (or the start, if lower) */
     struct trace_cycle trace; /* what gctrace prints */
 };
 
@@ -512,7 +528,9 @@ static void snapshot(void *arg)
 {
     struct cycle_state *cs = arg;
     cs->t0 = stop(true);
-    AO_store(&gc.live_at_start, AO_load(&heap_live));
+    AO_t live = AO_load(&heap_live), trigger = AO_load(&heap_trigger);
+    AO_store(&gc.live_at_start, live);
+    AO_store(&gc.triggered, trigger < live ? trigger : live);
     cache_clear_stale_marks(heap_sweepgen);
     mark_reset();
     snap.n = 0;
@@ -774,10 +792,9 @@ static void checkmark(void)
  * a thread stopped inside gc_set_percent would hold pacer_lock. */
 static void pace(struct cycle_state *cs)
 {
-    AO_t trigger = AO_load(&heap_trigger), start = AO_load(&gc.live_at_start);
     uint64_t mark_ns = now_ns() - gc.mark_start_ns;
     struct pacer_sample s = {
-        .live_at_trigger = trigger < start ? trigger : start,
+        .live_at_trigger = AO_load(&gc.triggered),
         .live_at_end = cs->live,
         .scan_work = cs->scanned,
         .utilisation = (double)AO_load(&gc.mark_cpu_ns) / ((double)gc.procs * (double)mark_ns),
@@ -823,6 +840,8 @@ static void flip(struct cycle_state *cs)
     AO_t live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;
     AO_store(&heap_live, marked + during);
+    AO_store(&gc.garbage, live > marked + during ? live - (marked + during) : 0);
+    AO_store(&gc.swept_at_flip, counters_swept_bytes());
     cs->marked = marked;
     cs->scanned = scanned;
     cs->live = live;

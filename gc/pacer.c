@@ -116,20 +116,30 @@ void pacer_record(struct pacer *p, const struct pacer_sample *s)
         p->ncons++;
 }
 
-double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_live,
-                          uint64_t work_done, uint64_t max_scan)
+/* The goal stretched for a heap that grew during the mark: the runway
+ * from the trigger scaled by worst/expected scan work, capped. A goal the
+ * memory limit set (below GCPERCENT's, or GCPERCENT off) does not
+ * stretch: the limit is what it protects. */
+static double stretched_goal(const struct pacer *p, double goal, double triggered,
+                             double expected, double worst)
+{
+    bool by_limit = p->percent < 0 || goal < (double)pacer_percent_goal(p);
+    double hard = by_limit ? goal : goal * (1 + p->percent / 100.0);
+    if (expected <= 0 || triggered >= goal)
+        return hard;
+    double stretched = triggered + (goal - triggered) * worst / expected;
+    return stretched < hard ? stretched : hard;
+}
+
+double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t triggered,
+                          uint64_t heap_live, uint64_t work_done, uint64_t max_scan)
 {
     if (goal == UINT64_MAX)
         return 0;
     double heap_goal = (double)goal, expected = (double)pacer_expected_scan(p);
     double worst = (double)(max_scan > work_done ? max_scan : work_done);
     if ((double)work_done > expected) {
-        /* GCPERCENT off: as if huge (the limit's goal may still move). */
-        double percent = p->percent >= 0 ? p->percent : 100000.0;
-        double hard = (double)goal * (1 + percent / 100.0);
-        heap_goal = (double)goal * OVERSHOOT;
-        if (heap_goal > hard)
-            heap_goal = hard;
+        heap_goal = stretched_goal(p, heap_goal, (double)triggered, expected, worst);
         expected = worst;
     }
     if ((double)heap_live > heap_goal) {

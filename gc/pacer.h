@@ -80,12 +80,14 @@ void pacer_record(struct pacer *p, const struct pacer_sample *s);
 
 /* Scan work owed per byte allocated while a cycle marks: the scan work
  * left over the heap left before the goal. Once the scan work done passes
- * what was expected, the estimate is wrong: the goal may overshoot by 10%
- * (never past (1 + percent/100)·goal; GCPERCENT off counts as huge) and
- * all scannable heap is assumed left to scan (`max_scan`). A heap past
- * even that goal gets 10% more runway, so that the ratio stays finite. */
-double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t heap_live,
-                          uint64_t work_done, uint64_t max_scan);
+ * what was expected, the heap grew: all scannable heap is assumed left to
+ * scan (`max_scan`), and the runway from `triggered` (heap_live at the
+ * trigger) to the goal stretches in proportion, so that the ratio stays
+ * level, up to (1 + percent/100)·goal; a goal the memory limit set (GCPERCENT
+ * off, or below GCPERCENT's goal) does not stretch. A heap past even that goal gets 10% more
+ * runway, so that the ratio stays finite. */
+double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t triggered,
+                          uint64_t heap_live, uint64_t work_done, uint64_t max_scan);
 
 /* The scan work a cycle expects, from the last one: heap, stacks, globals. */
 uint64_t pacer_expected_scan(const struct pacer *p);

@@ -120,18 +120,26 @@ START_TEST(assist_ratio_spreads_the_work_left_over_the_heap_left)
     struct pacer p = pacer_new(100);
     p.heap_scan = 100 * MIB;
     /* 60 MiB of work left, 30 MiB of heap left: 2 bytes per byte. */
-    ck_assert(fabs(pacer_assist_ratio(&p, 200 * MIB, 170 * MIB, 40 * MIB, 150 * MIB) - 2.0) <
-              1e-9);
-    /* More work done than expected: the goal stretches by 10% and all of max_scan counts. */
-    double r = pacer_assist_ratio(&p, 200 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
-    ck_assert_msg(fabs(r - 30.0 / 50.0) < 1e-9, "ratio %f", r);
+    double r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 170 * MIB, 40 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 2.0) < 1e-9, "ratio %f", r);
+    /* More work done than expected: all of max_scan counts, and the runway
+     * from the trigger stretches by max_scan / expected: 150 + 50 x 1.5. */
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 30.0 / 55.0) < 1e-9, "ratio %f", r);
     /* Past the (stretched) goal: everything left is owed at once, never a division by 0. */
-    r = pacer_assist_ratio(&p, 200 * MIB, 300 * MIB, 40 * MIB, 150 * MIB);
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 300 * MIB, 40 * MIB, 150 * MIB);
     ck_assert_msg(r >= 60.0 * (double)MIB, "ratio %f", r);
     /* A low GCPERCENT caps the stretch at (1 + percent/100) x goal. */
     p.percent = 5;
-    r = pacer_assist_ratio(&p, 200 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
     ck_assert_msg(fabs(r - 30.0 / 40.0) < 1e-9, "ratio %f", r);
+    /* GCPERCENT off: the goal does not stretch (only the memory limit sets it). */
+    p.percent = -1;
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 30.0 / 30.0) < 1e-9, "ratio %f", r);
+    /* ... and past it, 10% more runway: (220 - 210) MiB for the 30 MiB left. */
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 210 * MIB, 120 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 30.0 / 10.0) < 1e-9, "ratio %f", r);
 }
 END_TEST
 
@@ -276,7 +284,8 @@ static uint64_t simulate_cycle(struct pacer *p, const struct program *pr, uint64
     double done = 0, gc_cpu = 0, t = 0, allocated = 0, credit = 0;
     double bg_cpus = PACER_UTILISATION * pr->procs, mut_cpus = pr->procs - bg_cpus;
     while (done < work) {
-        double ratio = pacer_assist_ratio(p, goal, heap, (uint64_t)done, (uint64_t)max_scan);
+        double ratio = pacer_assist_ratio(p, goal, at_trigger, heap, (uint64_t)done,
+                                          (uint64_t)max_scan);
         /* The workers' scanning is credit that allocations draw on first;
          * what it does not cover, the allocating threads scan themselves,
          * at the expense of their allocating. */
