@@ -12,6 +12,10 @@
 #include "counters.h"
 #include "heap.h"
 
+/* What a marker reads to test a candidate pointer shares one cache line. */
+_Static_assert(offsetof(struct span, state) + sizeof(AO_t) <= OS_CACHE_LINE,
+               "a span's bounds, bitmaps and state in its first cache line");
+
 static uint64_t word_mask(const struct span *s, unsigned w)
 {
     unsigned tail = s->nelems % 64;
