@@ -80,7 +80,7 @@ struct span {
     AO_t *mark_bits;      /* nwords; markers set (CAS), the sweeper clears */
     AO_t *freed_bits;     /* nwords; gc_free sets (CAS), owner takes */
     AO_t state;           /* enum span_state; heap lock writes, anyone loads */
-    /* (a marker testing a candidate reads only the cache line above) */
+    /* (a marker finding a candidate already marked reads only the line above) */
     AO_t *check_bits;     /* nwords; the checkmark pass sets (world stopped), clears */
     uint8_t needzero;     /* pages may hold old data (set by the heap at carving) */
     uint8_t free_unbacked; /* a free run: its first page has no memory (heap lock) */

@@ -218,8 +218,9 @@ static bool shade_slot(struct span *s, uint32_t idx)
  * value read is validated (state, bounds, allocation invariant), and a
  * stale one can only set a mark bit in a span made during the cycle, whose
  * objects are black anyway. This is the one race the test suites tell
- * ThreadSanitizer to ignore (tests/tsan.supp names mark_candidate); the
- * attribute below keeps the reads of scan_item uninstrumented as well. */
+ * ThreadSanitizer to ignore (tests/tsan.supp names mark_candidate and
+ * scan_item); the attribute below keeps their plain reads uninstrumented
+ * (atomic loads are checked regardless). */
 #define MARKER_READS NO_SANITIZE_READS
 
 /* Shade the object `p` points into, if it is an allocated heap object;
