@@ -978,6 +978,25 @@ static void request_locked(unsigned long want)
     }
 }
 
+/* A cycle was asked for but has not begun to mark (the collector thread
+ * is waking, or finishing the last sweep), and the heap is already past
+ * the hard goal: no assist can hold it back yet. The allocating thread
+ * waits for the marking to begin (at most ASSIST_WAIT_US by the clock; it
+ * comes back at its next refill), as Go's allocating goroutines wait for
+ * the cycle they triggered to start. The wait is GC time for the CPU
+ * limiter, and once the limiter is full nobody waits. */
+static void wait_for_mark_start(void)
+{
+    AO_t done = AO_load(&gc.cycles);
+    uint64_t start = now_ns(), now = start, until = start + ASSIST_WAIT_US * UINT64_C(1000);
+    while (now < until && !AO_load(&gc.mark_phase) && AO_load(&gc.cycles) == done &&
+           !limiter_full() && AO_load(&heap_live) >= AO_load(&gc.hard_goal)) {
+        sleep_us(50);
+        now = now_ns();
+    }
+    AO_fetch_and_add(&gc.cpu_ns, now - start);
+}
+
 void heap_trigger_hit(void)
 {
     if (AO_load(&gc.mark_phase))
@@ -985,7 +1004,10 @@ void heap_trigger_hit(void)
     pthread_mutex_lock(&gc.req_lock);
     if (gc.requested == gc.finished && AO_load(&heap_live) >= AO_load(&heap_trigger))
         request_locked(gc.finished + 1);
+    bool pending = gc.requested > gc.finished;
     pthread_mutex_unlock(&gc.req_lock);
+    if (pending && AO_load(&heap_live) >= AO_load(&gc.hard_goal))
+        wait_for_mark_start();
 }
 
 void heap_assist_hook(size_t bytes)

@@ -45,6 +45,14 @@ uint64_t pacer_percent_goal(const struct pacer *p)
     return goal > floor ? goal : floor;
 }
 
+/* The headroom a memory limit's goal keeps below the limit, for the error
+ * of the estimate and the overshoot of a late cycle. */
+static uint64_t limit_headroom(uint64_t goal)
+{
+    uint64_t headroom = goal / 100 * LIMIT_HEADROOM_PCT;
+    return headroom > MIB ? headroom : MIB;
+}
+
 /* The most the heap may hold so that everything mapped stays under the
  * limit, less headroom for the error of that estimate. */
 static uint64_t limit_goal(const struct pacer *p, const struct pacer_memory *m)
@@ -55,9 +63,7 @@ static uint64_t limit_goal(const struct pacer *p, const struct pacer_memory *m)
     if (non_heap + over >= limit)
         return p->marked;
     uint64_t goal = limit - (non_heap + over);
-    uint64_t headroom = goal / 100 * LIMIT_HEADROOM_PCT;
-    if (headroom < MIB)
-        headroom = MIB;
+    uint64_t headroom = limit_headroom(goal);
     goal = goal > 2 * headroom ? goal - headroom : headroom;
     return goal > p->marked ? goal : p->marked;
 }
@@ -116,14 +122,20 @@ void pacer_record(struct pacer *p, const struct pacer_sample *s)
         p->ncons++;
 }
 
+/* Whether the memory limit set `goal` (below GCPERCENT's, or GCPERCENT
+ * off), rather than GCPERCENT. */
+static bool goal_by_limit(const struct pacer *p, uint64_t goal)
+{
+    return p->percent < 0 || goal < pacer_percent_goal(p);
+}
+
 /* The goal stretched for a heap that grew during the mark: the runway
  * from the trigger scaled by worst/expected scan work, capped. A goal the
- * memory limit set (below GCPERCENT's, or GCPERCENT off) does not
- * stretch: the limit is what it protects. */
+ * memory limit set does not stretch: the limit is what it protects. */
 static double stretched_goal(const struct pacer *p, double goal, double triggered,
                              double expected, double worst)
 {
-    bool by_limit = p->percent < 0 || goal < (double)pacer_percent_goal(p);
+    bool by_limit = goal_by_limit(p, (uint64_t)goal);
     double hard = by_limit ? goal : goal * (1 + p->percent / 100.0);
     if (expected <= 0 || triggered >= goal)
         return hard;
@@ -143,8 +155,13 @@ double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t trigger
         expected = worst;
     }
     if ((double)heap_live > heap_goal) {
-        /* Past even that: some runway, to finish by the worst case. */
-        heap_goal *= OVERSHOOT;
+        /* Past even that: some runway, to finish by the worst case: 10%,
+         * or, past a goal the memory limit set above the marked heap, the
+         * headroom it kept below the limit. */
+        if (goal_by_limit(p, goal) && goal > p->marked)
+            heap_goal += (double)limit_headroom(goal);
+        else
+            heap_goal *= OVERSHOOT;
         expected = worst;
     }
     double work_left = expected - (double)work_done;

@@ -83,9 +83,11 @@ void pacer_record(struct pacer *p, const struct pacer_sample *s);
  * what was expected, the heap grew: all scannable heap is assumed left to
  * scan (`max_scan`), and the runway from `triggered` (heap_live at the
  * trigger) to the goal stretches in proportion, so that the ratio stays
- * level, up to (1 + percent/100)·goal; a goal the memory limit set (GCPERCENT
- * off, or below GCPERCENT's goal) does not stretch. A heap past even that goal gets 10% more
- * runway, so that the ratio stays finite. */
+ * level, up to (1 + percent/100)·goal; a goal the memory limit set
+ * (GCPERCENT off, or below GCPERCENT's goal) does not stretch. A heap past
+ * even that goal gets more runway, so that the ratio stays finite: 10%,
+ * or, past a limit's goal above the marked heap, the headroom that goal
+ * kept below the limit. */
 double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t triggered,
                           uint64_t heap_live, uint64_t work_done, uint64_t max_scan);
 

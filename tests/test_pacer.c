@@ -137,7 +137,13 @@ START_TEST(assist_ratio_spreads_the_work_left_over_the_heap_left)
     p.percent = -1;
     r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 170 * MIB, 120 * MIB, 150 * MIB);
     ck_assert_msg(fabs(r - 30.0 / 30.0) < 1e-9, "ratio %f", r);
-    /* ... and past it, 10% more runway: (220 - 210) MiB for the 30 MiB left. */
+    /* ... and past it, the memory limit's headroom, 3% of the goal: (206 - 204) MiB
+     * for the 30 MiB left. */
+    r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 204 * MIB, 120 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 30.0 / 2.0) < 1e-9, "ratio %f", r);
+    /* A limit below the marked heap holds the goal at it: past it, 10% more
+     * runway, (220 - 210) MiB (the CPU limiter keeps the program going). */
+    p.marked = 200 * MIB;
     r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 210 * MIB, 120 * MIB, 150 * MIB);
     ck_assert_msg(fabs(r - 30.0 / 10.0) < 1e-9, "ratio %f", r);
 }
