@@ -984,11 +984,11 @@ static size_t memory_held(void)
 }
 
 /* GCPERCENT off and a limit: cycles run, and the memory stays near it while
- * the program allocates 16 times its live heap. Near: an assist waits at
- * most ASSIST_WAIT_US for the workers before it allocates anyway, and heap
- * pages once used count until the scavenger returns them (it does not
- * yet), so a cycle that ends late leaves its overshoot counted; 1/8 over
- * the limit is what this allows. */
+ * the program allocates 16 times its live heap. Near: an allocation waits
+ * at most ASSIST_WAIT_US for the workers (or for a cycle to begin
+ * marking) before it goes on anyway, and pages freed by a sweep count
+ * until the scavenger returns them; 1/16 over the limit is what this
+ * allows (measured: at most 62-63 MiB, 64.6 under ASan). */
 START_TEST(memory_limit_holds_with_gcpercent_off)
 {
     const size_t limit = 64 * MiB;
@@ -1014,7 +1014,7 @@ START_TEST(memory_limit_holds_with_gcpercent_off)
     ck_assert_msg(cycles > 0, "no cycle under the limit with GCPERCENT off");
     if (getenv("LIMIT_TRACE"))
         fprintf(stderr, "held at most %.2f MiB\n", (double)most / MiB);
-    ck_assert_msg(most <= limit + limit / 8,
+    ck_assert_msg(most <= limit + limit / 16,
                   "%.2f MiB held under a %zu MiB limit (%zu MiB live, %lu cycles)",
                   (double)most / MiB, limit / MiB, live / MiB, cycles);
 }
