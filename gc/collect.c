@@ -188,7 +188,10 @@ static void set_trigger_locked(void)
     uint64_t goal = pacer_goal(&gc.pacer, &mem);
     bool limited = goal < pacer_percent_goal(&gc.pacer);
     AO_store(&gc.goal, goal);
-    AO_store(&gc.hard_goal, limited || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
+    /* A limit below the marked heap keeps no promise at its goal: the
+     * hard goal is GCPERCENT's kind, past which the heap cannot stay. */
+    bool holds = limited && goal > gc.pacer.marked;
+    AO_store(&gc.hard_goal, holds || goal > UINT64_MAX / 2 ? goal : goal + goal / 8);
     AO_store(&heap_trigger, pacer_trigger(&gc.pacer, goal, !options_global.gcstoptheworld));
     scavenge_set_targets(goal, gc.pacer.limit);
 }
@@ -210,7 +213,7 @@ static void revise_assist_ratio(void)
 {
     AO_t live = AO_load(&heap_live);
     pthread_mutex_lock(&gc.pacer_lock);
-    double r = pacer_assist_ratio(&gc.pacer, AO_load(&gc.goal), AO_load(&gc.triggered), live,
+    double r = pacer_assist_ratio(&gc.pacer, AO_load(&gc.goal), AO_load(&gc.live_at_start), live,
                                   mark_scanned_bytes(), live + gc.stack_scan + gc.globals_scan);
     pthread_mutex_unlock(&gc.pacer_lock);
     AO_store(&gc.assist_ratio_x1024, (AO_t)((r < MAX_ASSIST_RATIO ? r : MAX_ASSIST_RATIO) * 1024));

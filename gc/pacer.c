@@ -11,6 +11,7 @@
 #define TRIGGER_MIN_64THS   45
 #define TRIGGER_MAX_64THS   61
 #define OVERSHOOT           1.1
+#define MIN_RUNWAY          (64 << 10) /* the goal is at least this past the cycle's start */
 #define MIN_SCAN_LEFT       1000.0 /* an assist ratio never assumes less work left */
 
 struct pacer pacer_new(int percent)
@@ -130,35 +131,40 @@ static bool goal_by_limit(const struct pacer *p, uint64_t goal)
 }
 
 /* The goal stretched for a heap that grew during the mark: the runway
- * from the trigger scaled by worst/expected scan work, capped. A goal the
- * memory limit set does not stretch: the limit is what it protects. */
-static double stretched_goal(const struct pacer *p, double goal, double triggered,
+ * from the cycle's start scaled by worst/expected scan work, capped. A
+ * goal the memory limit set does not stretch: the limit is what it
+ * protects. */
+static double stretched_goal(const struct pacer *p, bool by_limit, double goal, double started,
                              double expected, double worst)
 {
-    bool by_limit = goal_by_limit(p, (uint64_t)goal);
     double hard = by_limit ? goal : goal * (1 + p->percent / 100.0);
-    if (expected <= 0 || triggered >= goal)
+    if (expected <= 0 || started >= goal)
         return hard;
-    double stretched = triggered + (goal - triggered) * worst / expected;
+    double stretched = started + (goal - started) * worst / expected;
     return stretched < hard ? stretched : hard;
 }
 
-double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t triggered,
+double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t started,
                           uint64_t heap_live, uint64_t work_done, uint64_t max_scan)
 {
     if (goal == UINT64_MAX)
         return 0;
+    bool by_limit = goal_by_limit(p, goal);
+    bool unreachable = by_limit && goal <= p->marked; /* a limit below the live heap */
     double heap_goal = (double)goal, expected = (double)pacer_expected_scan(p);
     double worst = (double)(max_scan > work_done ? max_scan : work_done);
+    if (heap_goal < (double)started + MIN_RUNWAY)
+        heap_goal = (double)started + MIN_RUNWAY;
     if ((double)work_done > expected) {
-        heap_goal = stretched_goal(p, heap_goal, (double)triggered, expected, worst);
+        heap_goal = stretched_goal(p, by_limit, heap_goal, (double)started, expected, worst);
         expected = worst;
     }
-    if ((double)heap_live > heap_goal) {
-        /* Past even that: some runway, to finish by the worst case: 10%,
-         * or, past a goal the memory limit set above the marked heap, the
-         * headroom it kept below the limit. */
-        if (goal_by_limit(p, goal) && goal > p->marked)
+    if (unreachable || (double)heap_live > heap_goal) {
+        /* Past even that (as a heap always is under a limit below it):
+         * some runway, to finish by the worst case: 10%, or, past a goal
+         * the memory limit set above the marked heap, the headroom it kept
+         * below the limit. */
+        if (by_limit && !unreachable)
             heap_goal += (double)limit_headroom(goal);
         else
             heap_goal *= OVERSHOOT;

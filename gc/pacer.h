@@ -79,16 +79,20 @@ struct pacer_sample {
 void pacer_record(struct pacer *p, const struct pacer_sample *s);
 
 /* Scan work owed per byte allocated while a cycle marks: the scan work
- * left over the heap left before the goal. Once the scan work done passes
- * what was expected, the heap grew: all scannable heap is assumed left to
- * scan (`max_scan`), and the runway from `triggered` (heap_live at the
- * trigger) to the goal stretches in proportion, so that the ratio stays
- * level, up to (1 + percent/100)·goal; a goal the memory limit set
- * (GCPERCENT off, or below GCPERCENT's goal) does not stretch. A heap past
- * even that goal gets more runway, so that the ratio stays finite: 10%,
- * or, past a limit's goal above the marked heap, the headroom that goal
- * kept below the limit. */
-double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t triggered,
+ * left over the heap left before the goal. `started` is heap_live when the
+ * cycle began; the goal is at least a little past it (Go's minimum runway:
+ * a cycle that began past its goal, as each does under a limit below the
+ * live heap, still gets the overshoot's runway). Once the scan work done
+ * passes what was expected, the heap grew: all scannable heap is assumed
+ * left to scan (`max_scan`), and the runway from `started` to the goal
+ * stretches in proportion, so that the ratio stays level, up to
+ * (1 + percent/100)·goal; a goal the memory limit set (GCPERCENT off, or
+ * below GCPERCENT's goal) does not stretch. A heap past even that goal
+ * gets more runway, so that the ratio stays finite: 10%, or, past a
+ * limit's goal above the marked heap, the headroom that goal kept below
+ * the limit. Under a limit below the marked heap the heap is always past
+ * its goal: every cycle gets the 10% from where it began. */
+double pacer_assist_ratio(const struct pacer *p, uint64_t goal, uint64_t started,
                           uint64_t heap_live, uint64_t work_done, uint64_t max_scan);
 
 /* The scan work a cycle expects, from the last one: heap, stacks, globals. */

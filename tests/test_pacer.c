@@ -146,6 +146,11 @@ START_TEST(assist_ratio_spreads_the_work_left_over_the_heap_left)
     p.marked = 200 * MIB;
     r = pacer_assist_ratio(&p, 200 * MIB, 150 * MIB, 210 * MIB, 120 * MIB, 150 * MIB);
     ck_assert_msg(fabs(r - 30.0 / 10.0) < 1e-9, "ratio %f", r);
+    /* A cycle that began past its goal, at 210 MiB (each one does, under such a
+     * limit): the goal is just past its start, and the 10% is of that. */
+    double past = (210.0 * MIB + 65536.0) * 1.1;
+    r = pacer_assist_ratio(&p, 200 * MIB, 210 * MIB, 215 * MIB, 120 * MIB, 150 * MIB);
+    ck_assert_msg(fabs(r - 30.0 * MIB / (past - 215.0 * MIB)) < 1e-9, "ratio %f", r);
 }
 END_TEST
 
