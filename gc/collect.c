@@ -604,21 +604,22 @@ static bool cpu_idle(void)
  * assist ratio after each slice. `m` has begun; it has ended on return. */
 static void background_mark(struct marker *m, double share, bool collector)
 {
-    uint64_t begin = now_ns(), busy = 0;
+    uint64_t begin = now_ns(), own = 0; /* marking time counted as the worker's share */
     while (AO_load(&gc.mark_phase)) {
-        if (share < 1 && !cpu_idle() && (double)busy > share * (double)(now_ns() - begin)) {
+        uint64_t t = now_ns();
+        /* Past its share, a fractional worker marks only on an idle CPU,
+         * and that time is idle marking, not the GC's share. */
+        bool idle = share < 1 && (double)own > share * (double)(t - begin);
+        if (idle && !cpu_idle()) {
             sleep_us(500);
             continue;
         }
-        uint64_t t = now_ns();
         size_t before = m->scanned;
-        /* Past its share, a fractional worker marks only because a CPU is
-         * idle: that time is idle marking, not the GC's share. */
-        bool idle = share < 1 && (double)busy > share * (double)(t - begin);
         bool drained = mark_drain(m, WORKER_SLICE);
         AO_fetch_and_add(&gc.bg_credit, m->scanned - before);
         uint64_t slice = now_ns() - t;
-        busy += slice;
+        if (!idle)
+            own += slice;
         AO_fetch_and_add(&gc.mark_cpu_ns, slice);
         AO_fetch_and_add(idle ? &gc.idle_cpu_ns : &gc.cpu_ns, slice);
         AO_fetch_and_add(idle ? &gc.cycle_idle_ns : &gc.cycle_bg_ns, slice);
