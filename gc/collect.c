@@ -45,8 +45,12 @@
  * the first background mark worker. Background workers take 25% of GCPROCS
  * CPUs: round(0.25 P) dedicated workers, or, when that rounding is off by
  * more than 30%, one fewer plus a fractional worker that marks only its
- * share of the wall time. Allocating threads pay mark assists in
- * proportion to what they allocate while the cycle marks.
+ * share of the wall time (past it, only on a CPU the program leaves idle,
+ * and that is idle marking). Allocating threads pay mark assists in
+ * proportion to what they allocate while the cycle marks; one that
+ * allocates past the hard goal before a requested cycle has begun to mark
+ * waits for it (wait_for_mark_start), and none of them pays or waits while
+ * the CPU limiter is full.
  *
  * Trigger, goal and assists: the pacer (pacer.h) computes them from what
  * each cycle measured — bytes marked, scan work, stack and global bytes,
