@@ -67,20 +67,6 @@ enum kind { SCAN, NOSCAN };
 
 /* ---- small helpers ---- */
 
-/* Fail the test unless `ok`. For loops: Check's own assertions record
- * their location on every call that passes, one write to the runner each. */
-__attribute__((format(printf, 2, 3))) static void require(bool ok, const char *fmt, ...)
-{
-    if (likely(ok))
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ck_abort_msg("%s", msg);
-}
-
 static void *alloc_kind(enum kind k, size_t size)
 {
     return k == NOSCAN ? gc_alloc_noscan(size) : gc_alloc(size);
@@ -184,7 +170,7 @@ static struct cnode *cnode_new(uint64_t *rng, size_t *bytes)
 {
     size_t nwords = random_words(rng, 32, LARGE_MIN / 8);
     struct cnode *n = gc_alloc(sizeof *n + nwords * 8);
-    require(n != NULL, "allocation failed");
+    test_require(n != NULL, "allocation failed");
     n->seed = test_rand(rng);
     n->nwords = (uint32_t)nwords;
     for (size_t k = 0; k < nwords; k++)
@@ -194,7 +180,7 @@ static struct cnode *cnode_new(uint64_t *rng, size_t *bytes)
         return n;
     size_t np = 1 + random_words(rng, 256, LARGE_MIN / 8);
     uint64_t *p = gc_alloc_noscan(np * 8);
-    require(p != NULL, "allocation failed");
+    test_require(p != NULL, "allocation failed");
     for (size_t k = 0; k < np; k++)
         p[k] = pattern(p, ~n->seed, k);
     n->npayload = np;
@@ -349,7 +335,7 @@ static __attribute__((noinline)) void allocate_and_drop(const struct reclaim_cas
     ck_assert_ptr_nonnull(holder);
     for (size_t i = 0; i < c->n; i++) {
         unsigned char *p = alloc_kind(c->kind, c->size);
-        require(p != NULL, "allocation failed");
+        test_require(p != NULL, "allocation failed");
         memset(p, 0x5a, c->size);
         GC_WRITE(holder[i], p);
         hidden[i] = DISGUISE(p);
@@ -406,7 +392,7 @@ START_TEST(long_list_survives)
     uint64_t rng = 0x11;
     for (size_t i = 0; i < n; i++) {
         struct lnode *l = gc_alloc(sizeof *l);
-        require(l != NULL, "allocation failed");
+        test_require(l != NULL, "allocation failed");
         l->value = test_mix(i);
         GC_WRITE(l->next, long_list);
         long_list = l;
@@ -428,7 +414,7 @@ static struct tnode *deep_tree; /* a global root */
 static struct tnode *tnode_new(uint64_t value, struct tnode *left, struct tnode *right)
 {
     struct tnode *t = gc_alloc(sizeof *t);
-    require(t != NULL, "allocation failed");
+    test_require(t != NULL, "allocation failed");
     t->value = value;
     GC_WRITE(t->left, left);
     GC_WRITE(t->right, right);
@@ -483,7 +469,7 @@ static bool tree_shape_ok(const struct tnode *root, const struct tree_shape *wan
 {
     size_t cap = 1024, top = 0;
     const struct tnode **stack = malloc(cap * sizeof *stack);
-    require(stack != NULL, "out of memory for the traversal");
+    test_require(stack != NULL, "out of memory for the traversal");
     struct tree_shape got = {0, 0};
     stack[top++] = root;
     while (top) {
@@ -492,7 +478,7 @@ static bool tree_shape_ok(const struct tnode *root, const struct tree_shape *wan
         got.sum += t->value;
         if (top + 2 > cap)
             stack = realloc(stack, (cap *= 2) * sizeof *stack);
-        require(stack != NULL, "out of memory for the traversal");
+        test_require(stack != NULL, "out of memory for the traversal");
         if (t->left)
             stack[top++] = t->left;
         if (t->right)
@@ -554,7 +540,7 @@ START_TEST(huge_pointer_array_survives)
     ck_assert_ptr_nonnull(huge_array);
     for (size_t i = 0; i < slots; i += SPARSE_STRIDE) {
         struct tagged *t = gc_alloc(sizeof *t);
-        require(t != NULL, "allocation failed");
+        test_require(t != NULL, "allocation failed");
         *t = (struct tagged){i, test_mix(i)};
         GC_WRITE(huge_array[i], t);
     }
@@ -600,7 +586,7 @@ static void check_shared(uint64_t *rng)
     struct cnode *t = shared.slot[i];
     pthread_mutex_unlock(&shared.lock);
     if (t)
-        require(tree_ok(t), "shared tree %u: %s", i, why);
+        test_require(tree_ok(t), "shared tree %u: %s", i, why);
 }
 
 static void *mutator_main(void *arg)
@@ -614,14 +600,14 @@ static void *mutator_main(void *arg)
         unsigned r = (unsigned)test_rand(&m->rng);
         mine[r % MINE] = tree_new(&m->rng, 2, &bytes); /* drops the old one */
         unsigned c = (r >> 8) % MINE;
-        require(tree_ok(mine[c]), "own tree %u: %s", c, why);
+        test_require(tree_ok(mine[c]), "own tree %u: %s", c, why);
         if (r % 8 == 0)
             publish(&m->rng);
         if (r % 4 == 1)
             check_shared(&m->rng);
         if (++m->iterations % 256 == 0)
             for (unsigned i = 0; i < MINE; i++)
-                require(tree_ok(mine[i]), "own tree %u: %s", i, why);
+                test_require(tree_ok(mine[i]), "own tree %u: %s", i, why);
     }
     return NULL;
 }
@@ -667,7 +653,7 @@ static void *list_racer_main(void *arg)
         struct lnode *head = NULL;
         for (uint64_t i = 0; i < RACE_LIST; i++) {
             struct lnode *l = gc_alloc(sizeof *l);
-            require(l != NULL, "allocation failed");
+            test_require(l != NULL, "allocation failed");
             l->value = i * RACERS + id;
             GC_WRITE(l->next, head);
             head = l;
@@ -675,11 +661,11 @@ static void *list_racer_main(void *arg)
         uint64_t i = RACE_LIST;
         for (const struct lnode *l = head; l && i; l = l->next) {
             i--;
-            require(l->value == i * RACERS + id, "racer %u: node %llu at %p holds %#llx",
+            test_require(l->value == i * RACERS + id, "racer %u: node %llu at %p holds %#llx",
                     (unsigned)id, (unsigned long long)i, (const void *)l,
                     (unsigned long long)l->value);
         }
-        require(i == 0, "racer %u: list lost %llu nodes", (unsigned)id, (unsigned long long)i);
+        test_require(i == 0, "racer %u: list lost %llu nodes", (unsigned)id, (unsigned long long)i);
     }
     return NULL;
 }
@@ -697,13 +683,13 @@ static void *large_racer_main(void *arg)
     for (unsigned i = 0; !stop_requested(&racers_stop); i = (i + 1) % RACE_RING) {
         const uint64_t *old = ring[i];
         if (old) {
-            require(object_ok(old, "large object"), "racer %u: %s", (unsigned)id, why);
-            require(old[0] == pattern(old, id, 0) && old[1] == seqs[i] &&
+            test_require(object_ok(old, "large object"), "racer %u: %s", (unsigned)id, why);
+            test_require(old[0] == pattern(old, id, 0) && old[1] == seqs[i] &&
                         old[last] == pattern(old, id, seqs[i]),
                     "racer %u: large object %p overwritten", (unsigned)id, (const void *)old);
         }
         uint64_t *p = gc_alloc(RACE_LARGE);
-        require(p != NULL, "allocation failed");
+        test_require(p != NULL, "allocation failed");
         p[0] = pattern(p, id, 0);
         p[1] = seqs[i] = ++seq;
         p[last] = pattern(p, id, seq);
@@ -760,8 +746,8 @@ static void *fork_worker_main(void *arg)
     for (unsigned i = 0; !stop_requested(&fork_workers_stop); i++) {
         mine[i % 8] = tree_new(&rng, 2, &bytes);
         struct cnode *old = mine[(i + 3) % 8];
-        require(!old || tree_ok(old), "worker: %s", why);
-        require(make_garbage(64 << 10, &rng), "%s", why);
+        test_require(!old || tree_ok(old), "worker: %s", why);
+        test_require(make_garbage(64 << 10, &rng), "%s", why);
     }
     return NULL;
 }
@@ -850,7 +836,7 @@ static void *elem_new(uint64_t tag, size_t j)
 {
     enum kind k = j % 3 == 0 ? NOSCAN : SCAN;
     uint64_t *e = alloc_kind(k, 16 + (j % 4) * 16);
-    require(e != NULL, "allocation failed");
+    test_require(e != NULL, "allocation failed");
     e[0] = test_mix(tag + j);
     e[1] = (uintptr_t)e;
     return e;
@@ -881,12 +867,12 @@ static void chain_step(struct chain *c, uint64_t *rng)
     if (n > CHAIN_MAX)
         n = CHAIN_MAX;
     void **p = gc_realloc(c->buf, n * sizeof *p);
-    require(p != NULL, "gc_realloc to %zu entries failed", n);
+    test_require(p != NULL, "gc_realloc to %zu entries failed", n);
     c->buf = p;
     size_t kept = n < c->n ? n : c->n;
-    require(chain_ok(c, kept), "after gc_realloc to %zu entries: %s", n, why);
+    test_require(chain_ok(c, kept), "after gc_realloc to %zu entries: %s", n, why);
     for (size_t j = kept; j < n; j++) {
-        require(!p[j], "grown entry %zu of %zu not zero", j, n);
+        test_require(!p[j], "grown entry %zu of %zu not zero", j, n);
         GC_WRITE(p[j], elem_new(c->tag, j));
     }
     c->n = n;

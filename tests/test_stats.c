@@ -71,19 +71,6 @@ static void *alloc_kind(enum kind k, size_t size)
     return k == NOSCAN ? gc_alloc_noscan(size) : gc_alloc(size);
 }
 
-/* Fail the test unless `ok` (for loops: no Check call when it passes). */
-__attribute__((format(printf, 2, 3))) static void require(bool ok, const char *fmt, ...)
-{
-    if (likely(ok))
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ck_abort_msg("%s", msg);
-}
-
 static uint64_t unix_now_ns(void)
 {
     struct timespec ts;
@@ -222,7 +209,7 @@ static __attribute__((noinline)) void mixed_heap(size_t n, uint64_t seed)
         uint64_t r = test_rand(&seed);
         size_t size = r % 50 == 0 ? 32 * KiB + r % (64 * KiB) : 1 + r % 3000;
         void *p = alloc_kind(r % 3 ? SCAN : NOSCAN, size);
-        require(p != NULL, "allocation of %zu bytes failed", size);
+        test_require(p != NULL, "allocation of %zu bytes failed", size);
         if (i % 3 == 0)
             GC_WRITE(kept[i], p);
         else if (i % 7 == 1)
@@ -360,7 +347,7 @@ static __attribute__((noinline)) void allocate_hidden(const struct class_case *c
 {
     for (size_t i = 0; i < c->n; i++) {
         void *p = alloc_kind(c->kind, c->size);
-        require(p != NULL, "allocation failed");
+        test_require(p != NULL, "allocation failed");
         hidden[i] = DISGUISE(p);
     }
 }
@@ -517,14 +504,14 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     size_t n = (w->id + 1) * 1000;
     w->objs = gc_alloc(n * sizeof *w->objs);
-    require(w->objs != NULL, "allocation failed");
+    test_require(w->objs != NULL, "allocation failed");
     worker_roots[w->id] = w->objs;
     w->allocated = 1;
     w->by_class[class_of(n * sizeof *w->objs)]++;
     for (size_t i = 0; i < n; i++) {
         size_t size = worker_size(w->id, i);
         void *p = alloc_kind(i % 2 ? SCAN : NOSCAN, size);
-        require(p != NULL, "allocation failed");
+        test_require(p != NULL, "allocation failed");
         w->allocated++;
         w->by_class[class_of(size)]++;
         if (i % 5 == 0) {
@@ -628,10 +615,10 @@ START_TEST(quantiles_of_a_full_history_are_ordered)
             max = pause[i] > max ? pause[i] : max;
         }
         stats_pause_quantiles(pause, n, q);
-        require(q[0] == min && q[4] == max, "n %zu: min %lu max %lu, quantiles %lu %lu", n, min,
+        test_require(q[0] == min && q[4] == max, "n %zu: min %lu max %lu, quantiles %lu %lu", n, min,
                 max, q[0], q[4]);
         for (unsigned i = 1; i < 5; i++)
-            require(q[i - 1] <= q[i], "n %zu: quantile %u below %u", n, i, i - 1);
+            test_require(q[i - 1] <= q[i], "n %zu: quantile %u below %u", n, i, i - 1);
     }
     for (size_t i = 0; i < COLLECT_CYCLE_HISTORY; i++)
         pause[i] = (i * 97) % COLLECT_CYCLE_HISTORY; /* a permutation of 0..255 */
@@ -658,7 +645,7 @@ static void *churn_main(void *arg)
             uint64_t r = test_rand(&seed);
             size_t size = r % 200 == 0 ? 40 * KiB : 8 + r % 2000;
             void *p = alloc_kind(r % 2 ? SCAN : NOSCAN, size);
-            require(p != NULL, "allocation failed");
+            test_require(p != NULL, "allocation failed");
             unsigned at = (unsigned)(r >> 20) % 64;
             if (ring[at] && r % 3 == 0)
                 gc_free(ring[at]);
@@ -671,14 +658,14 @@ static void *churn_main(void *arg)
 /* Counters only grow. */
 static void check_grown(const struct gc_memstats *a, const struct gc_memstats *b)
 {
-    require(b->Mallocs >= a->Mallocs && b->Frees >= a->Frees && b->TotalAlloc >= a->TotalAlloc,
+    test_require(b->Mallocs >= a->Mallocs && b->Frees >= a->Frees && b->TotalAlloc >= a->TotalAlloc,
             "Mallocs %lu->%lu, Frees %lu->%lu, TotalAlloc %lu->%lu", a->Mallocs, b->Mallocs,
             a->Frees, b->Frees, a->TotalAlloc, b->TotalAlloc);
-    require(b->NumGC >= a->NumGC && b->PauseTotalNs >= a->PauseTotalNs && b->LastGC >= a->LastGC,
+    test_require(b->NumGC >= a->NumGC && b->PauseTotalNs >= a->PauseTotalNs && b->LastGC >= a->LastGC,
             "NumGC %u->%u, PauseTotalNs %lu->%lu", a->NumGC, b->NumGC, a->PauseTotalNs,
             b->PauseTotalNs);
     for (unsigned c = 0; c < GC_NUM_SIZE_CLASSES; c++)
-        require(b->BySize[c].Mallocs >= a->BySize[c].Mallocs &&
+        test_require(b->BySize[c].Mallocs >= a->BySize[c].Mallocs &&
                     b->BySize[c].Frees >= a->BySize[c].Frees,
                 "class %u went back", c);
 }
@@ -696,12 +683,12 @@ START_TEST(reading_while_eight_threads_allocate)
     for (double end = now() + 2.0; now() < end; reads++) {
         struct gc_memstats *a = &ms[reads % 2], *b = &ms[(reads + 1) % 2];
         gc_read_memstats(b);
-        require(always_consistent(b), "read %u: %s", reads, why);
+        test_require(always_consistent(b), "read %u: %s", reads, why);
         check_grown(a, b);
         gc_read_gc_stats(&st);
-        require(st.NumGC >= b->NumGC && st.NPause <= 256, "gc stats behind memstats");
+        test_require(st.NumGC >= b->NumGC && st.NPause <= 256, "gc stats behind memstats");
         for (unsigned q = 1; q < 5; q++)
-            require(st.PauseQuantiles[q - 1] <= st.PauseQuantiles[q], "quantiles out of order");
+            test_require(st.PauseQuantiles[q - 1] <= st.PauseQuantiles[q], "quantiles out of order");
         if (reads % 16 == 0)
             gc_collect();
     }

@@ -33,6 +33,21 @@ __attribute__((format(printf, 1, 2))) static inline bool broken(const char *fmt,
     return false;
 }
 
+/* Fail the test unless `ok`. For loops: Check's own assertions record
+ * their location on every call that passes, one write to the runner each. */
+__attribute__((format(printf, 2, 3))) static inline void test_require(bool ok, const char *fmt,
+                                                                      ...)
+{
+    if (__builtin_expect(ok, 1))
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ck_abort_msg("%s", msg);
+}
+
 /* Seconds on the monotonic clock. */
 static inline double now(void)
 {
