@@ -662,8 +662,8 @@ static void *list_racer_main(void *arg)
         for (const struct lnode *l = head; l && i; l = l->next) {
             i--;
             test_require(l->value == i * RACERS + id, "racer %u: node %llu at %p holds %#llx",
-                    (unsigned)id, (unsigned long long)i, (const void *)l,
-                    (unsigned long long)l->value);
+                         (unsigned)id, (unsigned long long)i, (const void *)l,
+                         (unsigned long long)l->value);
         }
         test_require(i == 0, "racer %u: list lost %llu nodes", (unsigned)id, (unsigned long long)i);
     }
@@ -685,8 +685,8 @@ static void *large_racer_main(void *arg)
         if (old) {
             test_require(object_ok(old, "large object"), "racer %u: %s", (unsigned)id, why);
             test_require(old[0] == pattern(old, id, 0) && old[1] == seqs[i] &&
-                        old[last] == pattern(old, id, seqs[i]),
-                    "racer %u: large object %p overwritten", (unsigned)id, (const void *)old);
+                             old[last] == pattern(old, id, seqs[i]),
+                         "racer %u: large object %p overwritten", (unsigned)id, (const void *)old);
         }
         uint64_t *p = gc_alloc(RACE_LARGE);
         test_require(p != NULL, "allocation failed");

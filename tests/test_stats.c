@@ -615,8 +615,8 @@ START_TEST(quantiles_of_a_full_history_are_ordered)
             max = pause[i] > max ? pause[i] : max;
         }
         stats_pause_quantiles(pause, n, q);
-        test_require(q[0] == min && q[4] == max, "n %zu: min %lu max %lu, quantiles %lu %lu", n, min,
-                max, q[0], q[4]);
+        test_require(q[0] == min && q[4] == max, "n %zu: min %lu max %lu, quantiles %lu %lu", n,
+                     min, max, q[0], q[4]);
         for (unsigned i = 1; i < 5; i++)
             test_require(q[i - 1] <= q[i], "n %zu: quantile %u below %u", n, i, i - 1);
     }
@@ -659,15 +659,16 @@ static void *churn_main(void *arg)
 static void check_grown(const struct gc_memstats *a, const struct gc_memstats *b)
 {
     test_require(b->Mallocs >= a->Mallocs && b->Frees >= a->Frees && b->TotalAlloc >= a->TotalAlloc,
-            "Mallocs %lu->%lu, Frees %lu->%lu, TotalAlloc %lu->%lu", a->Mallocs, b->Mallocs,
-            a->Frees, b->Frees, a->TotalAlloc, b->TotalAlloc);
-    test_require(b->NumGC >= a->NumGC && b->PauseTotalNs >= a->PauseTotalNs && b->LastGC >= a->LastGC,
-            "NumGC %u->%u, PauseTotalNs %lu->%lu", a->NumGC, b->NumGC, a->PauseTotalNs,
-            b->PauseTotalNs);
+                 "Mallocs %lu->%lu, Frees %lu->%lu, TotalAlloc %lu->%lu", a->Mallocs, b->Mallocs,
+                 a->Frees, b->Frees, a->TotalAlloc, b->TotalAlloc);
+    test_require(b->NumGC >= a->NumGC && b->PauseTotalNs >= a->PauseTotalNs &&
+                     b->LastGC >= a->LastGC,
+                 "NumGC %u->%u, PauseTotalNs %lu->%lu", a->NumGC, b->NumGC, a->PauseTotalNs,
+                 b->PauseTotalNs);
     for (unsigned c = 0; c < GC_NUM_SIZE_CLASSES; c++)
         test_require(b->BySize[c].Mallocs >= a->BySize[c].Mallocs &&
-                    b->BySize[c].Frees >= a->BySize[c].Frees,
-                "class %u went back", c);
+                         b->BySize[c].Frees >= a->BySize[c].Frees,
+                     "class %u went back", c);
 }
 
 START_TEST(reading_while_eight_threads_allocate)
@@ -688,7 +689,8 @@ START_TEST(reading_while_eight_threads_allocate)
         gc_read_gc_stats(&st);
         test_require(st.NumGC >= b->NumGC && st.NPause <= 256, "gc stats behind memstats");
         for (unsigned q = 1; q < 5; q++)
-            test_require(st.PauseQuantiles[q - 1] <= st.PauseQuantiles[q], "quantiles out of order");
+            test_require(st.PauseQuantiles[q - 1] <= st.PauseQuantiles[q],
+                         "quantiles out of order");
         if (reads % 16 == 0)
             gc_collect();
     }
