@@ -666,21 +666,36 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Nap in 50 us steps while `more(arg)` holds, ASSIST_WAIT_US at most by
+ * the clock (a 50 us nap can take far longer). The time napped is time the
+ * GC took from the program: the CPU limiter counts it as GC time. Returns
+ * it. */
+static uint64_t nap_as_gc(bool (*more)(AO_t), AO_t arg)
+{
+    uint64_t start = now_ns(), now = start, until = start + ASSIST_WAIT_US * UINT64_C(1000);
+    while (now < until && more(arg)) {
+        sleep_us(50);
+        now = now_ns();
+    }
+    AO_fetch_and_add(&gc.cpu_ns, now - start);
+    return now - start;
+}
+
 /* An assist with debt and nothing to scan, past the hard goal: wait for
  * the workers (at most ASSIST_WAIT_US by the clock). The time waited is
  * time the GC took from the program: the CPU limiter counts it as GC
  * time, so that a program held at a limit it cannot fit under stops
  * waiting once the GC takes more than its share. */
+static bool workers_behind(AO_t unused)
+{
+    (void)unused;
+    return !mark_has_work() && AO_load(&gc.mark_phase) &&
+           AO_load(&heap_live) >= AO_load(&gc.hard_goal);
+}
+
 static void wait_for_workers(void)
 {
-    uint64_t start = now_ns(), now = start, until = start + ASSIST_WAIT_US * UINT64_C(1000);
-    while (!mark_has_work() && now < until && AO_load(&gc.mark_phase) &&
-           AO_load(&heap_live) >= AO_load(&gc.hard_goal)) {
-        sleep_us(50);
-        now = now_ns();
-    }
-    AO_fetch_and_add(&gc.cpu_ns, now - start);
-    AO_fetch_and_add(&gc.cycle_assist_ns, now - start);
+    AO_fetch_and_add(&gc.cycle_assist_ns, nap_as_gc(workers_behind, 0));
 }
 
 void collect_assist(size_t bytes)
@@ -993,16 +1008,15 @@ static void request_locked(unsigned long want)
  * comes back at its next refill), as Go's allocating goroutines wait for
  * the cycle they triggered to start. The wait is GC time for the CPU
  * limiter, and once the limiter is full nobody waits. */
+static bool mark_not_begun(AO_t cycles_done)
+{
+    return !AO_load(&gc.mark_phase) && AO_load(&gc.cycles) == cycles_done && !limiter_full() &&
+           AO_load(&heap_live) >= AO_load(&gc.hard_goal);
+}
+
 static void wait_for_mark_start(void)
 {
-    AO_t done = AO_load(&gc.cycles);
-    uint64_t start = now_ns(), now = start, until = start + ASSIST_WAIT_US * UINT64_C(1000);
-    while (now < until && !AO_load(&gc.mark_phase) && AO_load(&gc.cycles) == done &&
-           !limiter_full() && AO_load(&heap_live) >= AO_load(&gc.hard_goal)) {
-        sleep_us(50);
-        now = now_ns();
-    }
-    AO_fetch_and_add(&gc.cpu_ns, now - start);
+    nap_as_gc(mark_not_begun, AO_load(&gc.cycles));
 }
 
 void heap_trigger_hit(void)
