@@ -2,7 +2,11 @@
  * central.c — central span lists, the rescue protocol of central.h, and the
  * central side of sweeping: at each cycle's flip every central span moves to
  * its class's unswept list; a span is swept before anyone reuses it, by the
- * thread that takes it or by the background sweeper.
+ * thread that takes it or by the background sweeper. A thread that needs
+ * new pages while the sweep is unfinished sweeps first, any class and the
+ * large objects, until as many pages went back to the page heap: the
+ * garbage of the last cycle is reused before the heap takes fresh memory,
+ * however little CPU the background sweeper gets.
  */
 #define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP: spin briefly, then sleep */
 #include "central.h"
@@ -100,11 +104,70 @@ static unsigned sweep_taken(struct span *s)
     return span_sweep(s, sg);
 }
 
+static void file_locked(struct central *c, struct span *s)
+{
+    pthread_mutex_lock(&c->lock);
+    file_span(c, s);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- reclaiming before taking pages ----
+ * While the last cycle's sweep is unfinished, a thread about to take pages
+ * from the page heap first sweeps until as many pages went back to it
+ * (Go's mheap reclaim). Without this, a program whose background sweeper
+ * gets no CPU takes fresh pages while the last cycle's garbage still holds
+ * its own, and the memory in use runs past the goal by all of it. */
+
+#define RECLAIM_BUDGET 64 /* spans swept per call at most: bounds the delay */
+
+static AO_t reclaim_done_gen; /* heap_sweepgen once a pass found nothing unswept */
+static AO_t reclaim_next;     /* the span class the next reclaim begins at */
+
+/* Sweep one unswept span of class sc; the pages it freed, 0 if it keeps
+ * objects; false when the class has none left. */
+static bool sweep_one(unsigned sc, size_t *freed)
+{
+    struct span *s = take_unswept(&centrals[sc]);
+    if (!s)
+        return false;
+    size_t npages = s->npages;
+    if (sweep_taken(s)) {
+        file_locked(&centrals[sc], s);
+    } else {
+        heap_free(s);
+        *freed += npages;
+    }
+    return true;
+}
+
+void central_reclaim(size_t npages)
+{
+    AO_t sg = heap_sweepgen;
+    if (AO_load(&reclaim_done_gen) == sg || AO_load(&heap_marking))
+        return;
+    size_t freed = heap_sweep_large(npages, RECLAIM_BUDGET);
+    unsigned sc = (unsigned)(AO_fetch_and_add1(&reclaim_next) % SC_NUM_SPAN_CLASSES);
+    unsigned swept = 0, empty = 0;
+    while (freed < npages && swept < RECLAIM_BUDGET && empty < SC_NUM_SPAN_CLASSES) {
+        if (sweep_one(sc, &freed)) {
+            swept++;
+            empty = 0;
+        } else {
+            empty++;
+            sc = (sc + 1) % SC_NUM_SPAN_CLASSES;
+        }
+    }
+    if (empty == SC_NUM_SPAN_CLASSES && !heap_unswept_large())
+        AO_store(&reclaim_done_gen, sg);
+}
+
 /* A new span from the page heap, cleared whole if its pages held data (the
  * zero invariant), with its alloc cache loaded. */
 static struct span *take_new(unsigned spanclass)
 {
-    struct span *s = heap_alloc(sc_class_npages[sc_class_of_span_class(spanclass)], spanclass);
+    size_t npages = sc_class_npages[sc_class_of_span_class(spanclass)];
+    central_reclaim(npages);
+    struct span *s = heap_alloc(npages, spanclass);
     if (!s)
         return NULL;
     span_clear_if_needed(s);
@@ -150,13 +213,6 @@ struct span *central_take(unsigned spanclass, const void *owner)
     return s;
 }
 
-static void file_locked(struct central *c, struct span *s)
-{
-    pthread_mutex_lock(&c->lock);
-    file_span(c, s);
-    pthread_mutex_unlock(&c->lock);
-}
-
 /* Swept first if it is a cached span that missed its sweep; its alloc bits
  * are made authoritative, so that threads validating pointers into a span
  * on a central list need not read its freeindex. A span with no object
@@ -177,14 +233,8 @@ void central_give_back(struct span *s)
 
 bool central_sweep_one(unsigned spanclass)
 {
-    struct span *s = take_unswept(&centrals[spanclass]);
-    if (!s)
-        return false;
-    if (sweep_taken(s))
-        file_locked(&centrals[spanclass], s);
-    else
-        heap_free(s);
-    return true;
+    size_t freed = 0;
+    return sweep_one(spanclass, &freed);
 }
 
 void central_flip(void)

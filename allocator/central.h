@@ -48,6 +48,12 @@ void central_note_free(struct span *s, unsigned spanclass);
  * none is left. */
 bool central_sweep_one(unsigned spanclass);
 
+/* Before taking npages from the page heap while the last cycle's sweep is
+ * unfinished: sweep large spans, then central spans, until as many pages
+ * went back to the page heap, or RECLAIM_BUDGET spans were swept, or none
+ * is left. Between heap_enter and heap_leave. */
+void central_reclaim(size_t npages);
+
 /* The flip, with the allocator frozen and the world stopped, after
  * heap_sweepgen advanced: every central span becomes unswept. */
 void central_flip(void);

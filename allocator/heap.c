@@ -37,7 +37,9 @@ static struct {
     pthread_mutex_t lock;
     size_t reserved;             /* immutable after init */
     struct run_index runs[2];    /* [free_unbacked]: by whether the first page has memory */
-    struct span_list large;      /* in-use large spans */
+    /* In-use large spans: swept for the current heap_sweepgen, or not yet
+     * (a large span is on `unswept` exactly while its sweepgen lags). */
+    struct span_list large, unswept;
     unsigned world; /* the world lock (heap.h): readers, plus WORLD_FROZEN; futex word */
     struct span *span_pool;                          /* dead span structs, linked by next */
     void *bits_pool[BITS_CLASSES];                   /* freed bitmaps by nwords, linked */
@@ -521,7 +523,7 @@ struct span *heap_alloc(size_t npages, unsigned spanclass)
 static void free_locked(struct span *s)
 {
     if (sc_class_of_span_class(s->spanclass) == 0)
-        span_list_remove(&heap.large, s);
+        span_list_remove(AO_load(&s->sweepgen) == heap_sweepgen ? &heap.large : &heap.unswept, s);
     AO_store(&s->state, SPAN_FREE);
     bits_dispose((uint64_t *)s->alloc_bits, s->nwords);
     s->alloc_bits = s->freed_bits = no_bits;
@@ -539,29 +541,43 @@ void heap_free(struct span *s)
     heap_unlock();
 }
 
-size_t heap_sweep_large(void)
+size_t heap_sweep_large(size_t pages, size_t budget)
 {
     size_t freed = 0;
     AO_t sg = heap_sweepgen;
     heap_lock();
-    for (struct span *s = heap.large.first, *next; s; s = next) {
-        next = s->next;
-        if (AO_load(&s->sweepgen) == sg)
-            continue;
+    for (struct span *s; freed < pages && budget-- && (s = heap.unswept.first);) {
         /* The freed bit decides between this sweep and a racing gc_free. */
         if (!(s->mark_bits[0] & 1) && !span_mark_freed(s, 0, 1)) {
-            freed += s->elemsize;
+            freed += s->npages;
             if (span_clobber_free)
                 span_clobber((void *)s->start, s->elemsize); /* zeroed when handed out again */
             counters_large_swept(s->elemsize);
             free_locked(s);
             continue;
         }
+        span_list_remove(&heap.unswept, s);
         AO_store(&s->mark_bits[0], 0);
         AO_store(&s->sweepgen, sg);
+        span_list_push(&heap.large, s);
     }
     heap_unlock();
     return freed;
+}
+
+bool heap_unswept_large(void)
+{
+    heap_lock();
+    bool any = heap.unswept.first != NULL;
+    heap_unlock();
+    return any;
+}
+
+void heap_flip_large(void)
+{
+    heap_lock();
+    span_list_splice(&heap.unswept, &heap.large);
+    heap_unlock();
 }
 
 void heap_each_span(void (*fn)(struct span *s))

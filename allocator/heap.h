@@ -159,10 +159,18 @@ void heap_thaw_in_child(void);
  * swept: sweeping needs the marks of a finished cycle. */
 extern AO_t heap_marking;
 
-/* Sweep every large span not swept for the current heap_sweepgen: free the
- * unmarked ones, clear the mark of the others. Call between heap_enter and
- * heap_leave. Returns bytes freed. */
-size_t heap_sweep_large(void);
+/* Sweep large spans not swept for the current heap_sweepgen: free the
+ * unmarked ones, clear the mark of the others; stop once `pages` pages
+ * are free or after `budget` spans (SIZE_MAX, SIZE_MAX: every one). Call
+ * between heap_enter and heap_leave. Returns the pages freed. */
+size_t heap_sweep_large(size_t pages, size_t budget);
+
+/* Is a large span left to sweep? */
+bool heap_unswept_large(void);
+
+/* The flip, with the world stopped, after heap_sweepgen advanced: every
+ * large span becomes unswept. */
+void heap_flip_large(void);
 
 
 

@@ -68,6 +68,7 @@ static void *alloc_large(size_t size, unsigned noscan)
      * struct alone (metadata, never scanned) would know the object. */
     char *volatile obj = NULL;
     heap_enter();
+    central_reclaim((size + PAGE - 1) / PAGE);
     struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
     if (s) {
         obj = (char *)s->start;

@@ -17,7 +17,8 @@
  *                                                barrier off; flip sweepgen;
  *                                                next trigger
  *                       (4) sweep                world running: background
- *                                                sweeper, lazy sweeping
+ *                                                sweeper, lazy sweeping, and
+ *                                                a sweep before new pages
  *
  * SNAPSHOT INVARIANT (SATB): every object that was reachable at the moment
  * the roots were snapshotted in (1), and every object allocated since, is
@@ -432,7 +433,7 @@ static void sweep_all(void)
         }
     }
     heap_enter();
-    heap_sweep_large();
+    heap_sweep_large(SIZE_MAX, SIZE_MAX);
     heap_leave();
 }
 
@@ -444,7 +445,7 @@ static void sweep_all_stopped(void)
     for (unsigned sc = 0; sc < SC_NUM_SPAN_CLASSES; sc++)
         while (central_sweep_one(sc))
             ;
-    heap_sweep_large();
+    heap_sweep_large(SIZE_MAX, SIZE_MAX);
 }
 
 static void *sweeper_main(void *arg)
@@ -859,6 +860,7 @@ static void flip(struct cycle_state *cs)
     AO_t sg = heap_sweepgen + 2;
     AO_store(&heap_sweepgen, sg);
     central_flip();
+    heap_flip_large();
     cache_snapshot(sg);
     AO_t live = AO_load(&heap_live);
     AO_t during = live > AO_load(&gc.live_at_start) ? live - AO_load(&gc.live_at_start) : 0;

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 
+#include <central.h>
 #include <heap.h>
 #include <tricolor.h>
 
@@ -699,6 +700,53 @@ START_TEST(test_alloc_free_batches_reuse)
 }
 END_TEST
 
+/* What a cycle's flip does to the page heap's spans, with the world as
+ * good as stopped: this test thread is the only one in the allocator. */
+static void flip(void)
+{
+    AO_store(&heap_sweepgen, heap_sweepgen + 2);
+    central_flip();
+    heap_flip_large();
+}
+
+/* While a sweep is unfinished, a thread about to take pages first sweeps
+ * until as many went back to the page heap: an unmarked large span is
+ * freed and its pages taken again instead of untouched ones; a marked one
+ * stays, its mark cleared. The sweep keeps to its page count and its
+ * budget of spans. */
+START_TEST(test_reclaim_before_taking_pages)
+{
+    enum { N = 6, NPAGES = 16 };
+    struct span *s[N];
+    for (int i = 0; i < N; i++)
+        s[i] = span_alloc(NPAGES);
+    AO_store(&s[0]->mark_bits[0], 1);
+    flip();
+    ck_assert(heap_unswept_large());
+    struct heap_stats before = stats();
+    heap_enter();
+    central_reclaim(NPAGES);
+    heap_leave();
+    ck_assert(heap_is_valid());
+    ck_assert_uint_eq(before.in_use - stats().in_use, NPAGES * PAGE);
+    struct span *again = span_alloc(NPAGES);
+    ck_assert_uint_eq(stats().touched, before.touched);
+
+    heap_enter();
+    ck_assert_uint_eq(heap_sweep_large(SIZE_MAX, 2), 2 * NPAGES); /* two spans at most */
+    ck_assert_uint_eq(heap_sweep_large(SIZE_MAX, SIZE_MAX), (N - 4) * NPAGES);
+    heap_leave();
+    ck_assert(!heap_unswept_large());
+    ck_assert(heap_is_valid());
+    ck_assert_uint_eq(AO_load(&s[0]->state), SPAN_IN_USE);
+    ck_assert_uint_eq(AO_load(&s[0]->mark_bits[0]), 0);
+    ck_assert_uint_eq(AO_load(&s[0]->sweepgen), heap_sweepgen);
+    ck_assert_uint_eq(before.in_use - stats().in_use, (N - 2) * NPAGES * PAGE);
+    span_free(s[0]);
+    span_free(again);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     /* These tests drive the allocator with explicit gc_free and keep their
@@ -738,6 +786,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(large, test_dirty_pages_zeroed_for_small_objects, 0,
                         (int)ARRAY_LEN(small_sizes));
     tcase_add_test(large, test_large_misuse_aborts);
+    tcase_add_test(large, test_reclaim_before_taking_pages);
     suite_add_tcase(s, large);
     return s;
 }
