@@ -40,7 +40,8 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIBS := $(patsubst tests/%.c,$(BUILD)/tests/%.so,$(wildcard tests/lib_*.c))
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS     := $(BUILD)/tools/bench_ring $(BUILD)/tools/bench_gcbench $(BUILD)/tools/bench_bintree \
-             $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory $(BUILD)/tools/gcplot
+             $(BUILD)/tools/bench_latency $(BUILD)/tools/bench_memory $(BUILD)/tools/bench_madvise \
+             $(BUILD)/tools/gcplot
 
 STATIC_LIB := $(BUILD)/libtricolor.a
 SHARED_LIB := $(BUILD)/libtricolor.so.$(VERSION)
