@@ -67,9 +67,10 @@ static void *alloc_large(size_t size, unsigned noscan)
      * allocator) into a stack slot the collector scans: outside, the span
      * struct alone (metadata, never scanned) would know the object. */
     char *volatile obj = NULL;
+    size_t npages = (size + PAGE - 1) / PAGE;
     heap_enter();
-    central_reclaim((size + PAGE - 1) / PAGE);
-    struct span *s = heap_alloc((size + PAGE - 1) / PAGE, sc_span_class(0, noscan));
+    central_reclaim(npages);
+    struct span *s = heap_alloc(npages, sc_span_class(0, noscan));
     if (s) {
         obj = (char *)s->start;
         counters_large_alloc(s->elemsize);

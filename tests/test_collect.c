@@ -1351,6 +1351,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, set_percent_switches_automatic_cycles);
     tcase_add_loop_test(tc, gcpercent_from_environment, 0, (int)NELEMS(env_cases));
     tcase_add_test(tc, gcpercent_lower_collects_more);
+
     tc = test_tcase(s, "limit", TIMEOUT);
     tcase_add_test(tc, memory_limit_setting);
     tcase_add_test(tc, memory_limit_holds_with_gcpercent_off);
